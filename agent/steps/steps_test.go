@@ -1,0 +1,97 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/goipa/goipa/agent/command"
+	"github.com/goipa/goipa/hardware"
+)
+
+func setup(t *testing.T) *command.Runner {
+	t.Helper()
+	g := hardware.NewGeneric()
+	g.Add(hardware.Deploy, hardware.Step{Interface: "deploy", Step: "write_image", Priority: 0}, func(_ context.Context, req hardware.Request) (any, error) {
+		var a struct {
+			ImageInfo struct{ ID string } `json:"image_info"`
+		}
+		if err := req.DecodeArgs(&a); err != nil {
+			return nil, err
+		}
+		return "wrote " + a.ImageInfo.ID, nil
+	})
+	g.Add(hardware.Clean, hardware.Step{Interface: "deploy", Step: "erase_devices", Priority: 10}, func(context.Context, hardware.Request) (any, error) {
+		return nil, errors.New("disk on fire")
+	})
+	r := command.NewRunner(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	Register(r, hardware.Select(g))
+	return r
+}
+
+func result(t *testing.T, res *command.Result) map[string]any {
+	t.Helper()
+	<-res.Done()
+	b, _ := json.Marshal(res)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	return m
+}
+
+func TestGetAndExecuteDeployStep(t *testing.T) {
+	r := setup(t)
+	res, err := r.Execute("deploy.get_deploy_steps", json.RawMessage(`{"node":{"uuid":"u"},"ports":[]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := result(t, res)
+	cr := m["command_result"].(map[string]any)
+	steps := cr["deploy_steps"].(map[string]any)["GenericHardwareManager"].([]any)
+	if len(steps) != 1 || steps[0].(map[string]any)["step"] != "write_image" {
+		t.Fatalf("deploy_steps = %v", cr)
+	}
+	if v := cr["hardware_manager_version"].(map[string]any); v["generic_hardware_manager"] != "1.2" {
+		t.Fatalf("hardware_manager_version = %v", v)
+	}
+
+	step := `{"interface":"deploy","step":"write_image","args":{"image_info":{"id":"img"},"configdrive":null}}`
+	res, err = r.Execute("deploy.execute_deploy_step", json.RawMessage(`{"step":`+step+`,"node":{},"ports":[],"deploy_version":{"generic_hardware_manager":"1.2"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = result(t, res)
+	cr = m["command_result"].(map[string]any)
+	if m["command_status"] != "SUCCEEDED" || cr["deploy_result"] != "wrote img" {
+		t.Fatalf("result = %v", m)
+	}
+	var want map[string]any
+	json.Unmarshal([]byte(step), &want)
+	got, _ := json.Marshal(cr["deploy_step"])
+	wantB, _ := json.Marshal(want)
+	if string(got) != string(wantB) {
+		t.Errorf("deploy_step echoed %s, sent %s", got, wantB)
+	}
+}
+
+func TestExecuteErrors(t *testing.T) {
+	r := setup(t)
+	res, _ := r.Execute("deploy.execute_deploy_step", json.RawMessage(`{"step":{"interface":"deploy","step":"write_image"},"deploy_version":{"generic_hardware_manager":"1.1"}}`))
+	if m := result(t, res); m["command_status"] != "CLEAN_VERSION_MISMATCH" {
+		t.Errorf("stale version: %v", m)
+	}
+	res, _ = r.Execute("clean.execute_clean_step", json.RawMessage(`{"step":{"interface":"deploy","step":"erase_devices"},"clean_version":{"generic_hardware_manager":"1.2"}}`))
+	m := result(t, res)
+	if e := m["command_error"].(map[string]any); m["command_status"] != "FAILED" || e["details"] != "disk on fire" {
+		t.Errorf("failing step: %v", m)
+	}
+	res, _ = r.Execute("clean.execute_clean_step", json.RawMessage(`{"step":{"interface":"deploy","step":"nope"}}`))
+	if m := result(t, res); m["command_status"] != "FAILED" {
+		t.Errorf("unknown step: %v", m)
+	}
+	if _, err := r.Execute("clean.execute_clean_step", json.RawMessage(`{"node":{}}`)); command.AsError(err).Code != 400 {
+		t.Errorf("missing step: %v", err)
+	}
+}
