@@ -1,0 +1,267 @@
+// Package agent ties goipa together as IPA's agent.py does: look the node up
+// in Ironic, serve the command API (with auto-TLS when Ironic can take it),
+// and heartbeat until the operation ends.
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/goipa/goipa/agent/api"
+	"github.com/goipa/goipa/agent/command"
+	"github.com/goipa/goipa/agent/config"
+	"github.com/goipa/goipa/agent/ironic"
+	"github.com/goipa/goipa/agent/logs"
+	"github.com/goipa/goipa/agent/machine"
+	"github.com/goipa/goipa/agent/standby"
+	"github.com/goipa/goipa/agent/steps"
+	"github.com/goipa/goipa/agent/tlsconf"
+	"github.com/goipa/goipa/hardware"
+)
+
+// Version is reported as agent_version. It reads as an IPA release newer than
+// any feature gate the conductor applies, with goipa's own version after "+".
+const Version = "12.0.0+goipa.0.1.0"
+
+// verifyCAVersion is the Ironic API version from which the heartbeat carries
+// agent_verify_ca, so auto-TLS is only used from there on.
+var verifyCAVersion = ironic.Version{Major: 1, Minor: 68}
+
+// certDir is where IPA writes its auto-TLS pair.
+const certDir = "/run/ironic-python-agent"
+
+// Agent is one run of the deploy agent.
+type Agent struct {
+	Config  *config.Config
+	Log     *slog.Logger
+	Ring    *logs.Ring // the agent's own log, for collect_system_logs
+	Machine machine.Machine
+	// SysfsRoot is "/sys" outside tests.
+	SysfsRoot string
+	// Lockdown ends the agent for good after system.lockdown (or a token
+	// that was handed out to someone else): the ramdisk takes its NICs down,
+	// a host agent exits.
+	Lockdown func()
+	// Ready, if set, receives the API's address once it listens.
+	Ready func(addr net.Addr)
+
+	mu      sync.Mutex
+	token   string
+	started time.Time
+}
+
+func (a *Agent) currentToken() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.token
+}
+
+func (a *Agent) setToken(t string) {
+	a.mu.Lock()
+	a.token = t
+	a.mu.Unlock()
+}
+
+// Run runs the agent until ctx ends or it is locked down.
+func (a *Agent) Run(ctx context.Context) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	cfg, log := a.Config, a.Log
+	a.started = time.Now()
+	a.setToken(cfg.AgentToken)
+
+	runner := command.NewRunner(ctx, log)
+	steps.Register(runner, hardware.Select(hardware.NewGeneric()))
+	standby.Register(runner, a.Machine)
+	logs.Register(runner, &logs.Collector{Ring: a.Ring})
+	locked := make(chan struct{})
+	var lockOnce sync.Once
+	lockdown := func() { lockOnce.Do(func() { close(locked) }) }
+	runner.Register("system", "lockdown", command.Sync(func(context.Context, struct{}) (any, error) {
+		log.Warn("lockdown requested: the API stops after this answer")
+		// The answer must reach the conductor before the API goes away.
+		time.AfterFunc(500*time.Millisecond, lockdown)
+		return nil, nil
+	}))
+
+	var (
+		ic     *ironic.Client
+		lookup *ironic.LookupResult
+		maxVer ironic.Version
+		err    error
+	)
+	if len(cfg.APIURL) > 0 {
+		if ic, err = a.ironicClient(); err != nil {
+			return err
+		}
+		maxVer = ic.MaxVersion(ctx)
+		macs, err := ironic.MACs(a.SysfsRoot, ironic.PermAddr)
+		if err != nil {
+			return fmt.Errorf("listing NICs: %w", err)
+		}
+		log.Info("looking up node", "api", ic.URLs(), "api_version", maxVer, "macs", macs)
+		if lookup, err = ic.LookupNode(ctx, macs, "", cfg.LookupTimeout, cfg.LookupInterval); err != nil {
+			return err
+		}
+		tok, err := ironic.ResolveToken(a.currentToken(), lookup.Config.AgentToken)
+		if errors.Is(err, ironic.ErrTokenLocked) {
+			log.Error("the agent token was handed out before and this agent does not know it; locking down", "error", err)
+			a.Lockdown()
+			return err
+		}
+		a.setToken(tok)
+		log.Info("node found", "node", lookup.Node.UUID, "heartbeat_timeout", lookup.Config.HeartbeatTimeout)
+	} else {
+		log.Warn("no ipa-api-url: serving the command API without lookup or heartbeats")
+	}
+
+	ip, err := a.advertiseIP(ctx, ic)
+	if err != nil {
+		return err
+	}
+	tlsCfg, verifyCA, err := a.serverTLS(ip, lookup, maxVer)
+	if err != nil {
+		return err
+	}
+	proto := cfg.AdvertiseProtocol
+	if tlsCfg != nil {
+		proto = "https"
+	}
+	callback := ironic.CallbackURL(proto, ip, cfg.AdvertisePort)
+
+	ln, err := a.listen()
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:   (&api.Server{Runner: runner, Version: Version, StartedAt: a.started, Token: a.currentToken, Log: log}).Handler(),
+		TLSConfig: tlsCfg,
+		ErrorLog:  slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() {
+		if tlsCfg != nil {
+			ln = tls.NewListener(ln, tlsCfg)
+		}
+		serveErr <- srv.Serve(ln)
+	}()
+	log.Info("command API listening", "address", ln.Addr().String(), "callback_url", callback)
+	if a.Ready != nil {
+		a.Ready(ln.Addr())
+	}
+
+	if lookup != nil {
+		hb := ironic.NewHeartbeater(ic, lookup.Node.UUID, lookup.Config.HeartbeatTimeout, func() ironic.HeartbeatRequest {
+			return ironic.HeartbeatRequest{CallbackURL: callback, AgentToken: a.currentToken(), AgentVersion: Version, AgentVerifyCA: verifyCA}
+		})
+		runner.AsyncDone = hb.Force
+		go hb.Run(ctx)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		return fmt.Errorf("command API: %w", err)
+	case <-locked:
+		stop()
+		_ = srv.Close()
+		a.Lockdown()
+		return nil
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdown)
+}
+
+func (a *Agent) ironicClient() (*ironic.Client, error) {
+	cfg := a.Config
+	tc, err := tlsconf.ClientConfig(cfg.Insecure, cfg.CAFile, cfg.CertFile, cfg.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	return ironic.New(ironic.Options{
+		URLs:       cfg.APIURL,
+		HTTPClient: &http.Client{Transport: tr, Timeout: cfg.HTTPRequestTimeout},
+		RequestID:  cfg.GlobalRequestID,
+		APIVersion: cfg.IronicAPIVersion,
+		Logger:     a.Log,
+	})
+}
+
+// advertiseIP finds the callback address; without Ironic it is only needed
+// for auto-TLS, so the listen host (or loopback) does.
+func (a *Agent) advertiseIP(ctx context.Context, ic *ironic.Client) (net.IP, error) {
+	cfg := a.Config
+	opts := ironic.AdvertiseOptions{Host: cfg.AdvertiseHost, Interface: cfg.NetworkInterface,
+		Attempts: cfg.IPLookupAttempts, Wait: cfg.IPLookupSleep}
+	if ic != nil {
+		opts.APIURLs = ic.URLs()
+	} else if opts.Host == "" && opts.Interface == "" {
+		opts.Host = "127.0.0.1"
+	}
+	return ironic.AdvertiseIP(ctx, opts)
+}
+
+// serverTLS picks static TLS (listen_tls), auto-TLS (Ironic ≥ 1.68 takes the
+// PEM as agent_verify_ca), or plain HTTP. It returns the PEM to send.
+func (a *Agent) serverTLS(ip net.IP, lookup *ironic.LookupResult, maxVer ironic.Version) (*tls.Config, string, error) {
+	cfg := a.Config
+	minVersion, ciphers := cfg.TLSMinVersion, cfg.TLSCipherSuites
+	if lookup != nil {
+		// Ironic's [agent] TLS settings win, as in IPA's process_lookup_data.
+		if lookup.Config.TLSMinVersion != "" {
+			minVersion = lookup.Config.TLSMinVersion
+		}
+		if lookup.Config.TLSCipherSuites != "" {
+			ciphers = lookup.Config.TLSCipherSuites
+		}
+	}
+	switch {
+	case cfg.ListenTLS:
+		cert, err := tlsconf.LoadStatic(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, "", err
+		}
+		tc, err := tlsconf.ServerConfig(cert, minVersion, ciphers)
+		return tc, "", err
+	case cfg.EnableAutoTLS && lookup != nil && maxVer.AtLeast(verifyCAVersion):
+		addr, ok := netip.AddrFromSlice(ip)
+		if !ok {
+			return nil, "", fmt.Errorf("auto-TLS: bad advertise address %v", ip)
+		}
+		cert, err := tlsconf.Generate(tlsconf.AutoOptions{IP: addr.Unmap(), Curve: cfg.TLSCertificateCurve, ClockSkew: cfg.AutoTLSAllowedClockSkew})
+		if err != nil {
+			return nil, "", err
+		}
+		if err := cert.WriteFiles(certDir); err != nil {
+			a.Log.Warn("keeping the auto-TLS certificate in memory only", "error", err)
+		}
+		tc, err := tlsconf.ServerConfig(cert, minVersion, ciphers)
+		return tc, string(cert.PEM), err
+	}
+	return nil, "", nil
+}
+
+// listen binds the API; "::" falls back to 0.0.0.0 on hosts without IPv6.
+func (a *Agent) listen() (net.Listener, error) {
+	host, port := a.Config.ListenHost, strconv.Itoa(a.Config.ListenPort)
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	if err != nil && host == "::" {
+		ln, err = net.Listen("tcp4", net.JoinHostPort("0.0.0.0", port))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("command API: %w", err)
+	}
+	return ln, nil
+}

@@ -1,0 +1,70 @@
+// Command goipa is the deploy agent: IPA's wire contract in one static binary,
+// run as the uinit of goipa's u-root ramdisk or by hand on a dev host.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/goipa/goipa/agent"
+	"github.com/goipa/goipa/agent/config"
+	"github.com/goipa/goipa/agent/ironic"
+	"github.com/goipa/goipa/agent/logs"
+	"github.com/goipa/goipa/agent/machine"
+)
+
+// lookupPause separates two lookup rounds in the ramdisk, where no service
+// manager restarts the agent as systemd does for IPA.
+const lookupPause = 10 * time.Second
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "goipa:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	cfg, err := config.Load(args)
+	if err != nil {
+		return err
+	}
+	ring := logs.NewRing(4<<20, os.Stderr)
+	level := slog.LevelInfo
+	if cfg.Debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(ring, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+	log.Info("goipa starting", "version", agent.Version, "config_files", cfg.Files)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	a := &agent.Agent{
+		Config:    cfg,
+		Log:       log,
+		Ring:      ring,
+		SysfsRoot: "/sys",
+		Machine:   machine.Host{Log: log, Exit: stop},
+		Lockdown:  stop,
+	}
+	for {
+		err := a.Run(ctx)
+		if ctx.Err() != nil || !errors.Is(err, ironic.ErrLookupTimeout) {
+			return err
+		}
+		log.Error("lookup failed; trying again", "error", err, "pause", lookupPause)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(lookupPause):
+		}
+	}
+}
