@@ -219,12 +219,22 @@ func (a *Agent) serverTLS(ip net.IP, lookup *ironic.LookupResult, maxVer ironic.
 	cfg := a.Config
 	minVersion, ciphers := cfg.TLSMinVersion, cfg.TLSCipherSuites
 	if lookup != nil {
-		// Ironic's [agent] TLS settings win, as in IPA's process_lookup_data.
-		if lookup.Config.TLSMinVersion != "" {
-			minVersion = lookup.Config.TLSMinVersion
+		// Ironic's [agent] TLS settings win, as in IPA's process_lookup_data,
+		// unless Go cannot honour them: a refused setting must not leave the
+		// node without an agent.
+		if v := lookup.Config.TLSMinVersion; v != "" {
+			if _, err := tlsconf.ParseMinVersion(v); err == nil {
+				minVersion = v
+			} else {
+				a.Log.Warn("ignoring Ironic's tls_min_version", "error", err)
+			}
 		}
-		if lookup.Config.TLSCipherSuites != "" {
-			ciphers = lookup.Config.TLSCipherSuites
+		if c := lookup.Config.TLSCipherSuites; c != "" {
+			if _, err := tlsconf.ParseCipherSuites(c); err == nil {
+				ciphers = c
+			} else {
+				a.Log.Warn("ignoring Ironic's tls_cipher_suites", "error", err)
+			}
 		}
 	}
 	switch {
