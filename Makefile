@@ -7,7 +7,7 @@ GOFLAGS  ?=
 export CGO_ENABLED = 0
 export GOAMD64 = v1
 
-.PHONY: all build test unit-test lint clean
+.PHONY: all build test unit-test clean deps-ironic
 all: build
 
 build:
@@ -19,7 +19,19 @@ unit-test:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
-test: unit-test
+test: deps-ironic unit-test
+
+# Debian's real Ironic for the end-to-end tests (e2e/). The packages' services
+# are not started: the tests run their own all-in-one `ironic` on 127.0.0.1.
+APT_STAMP := $(OUT)/.apt-updated
+$(APT_STAMP):
+	@mkdir -p $(OUT)
+	apt-get update -qq
+	touch $@
+
+deps-ironic: $(APT_STAMP)
+	@test -x /usr/bin/ironic || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		ironic-api ironic-conductor python3-ironicclient
 
 clean:
 	rm -rf $(OUT)

@@ -1,0 +1,130 @@
+package e2e
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goipa/goipa/agent"
+	"github.com/goipa/goipa/agent/config"
+	"github.com/goipa/goipa/agent/logs"
+	"github.com/goipa/goipa/agent/machine"
+	"github.com/goipa/goipa/e2e/ironiclab"
+)
+
+// fakeNIC makes a sysfs tree with one physical NIC, so the agent looks the
+// node up by a MAC of the test's choosing instead of the host's.
+func fakeNIC(t *testing.T, mac string) string {
+	t.Helper()
+	root := t.TempDir()
+	dev := filepath.Join(root, "devices/pci0000:00/0000:00:03.0/net/goipa-test0")
+	if err := os.MkdirAll(dev, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dev, "address"), []byte(mac+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../..", filepath.Join(dev, "device")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "class/net"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(dev, filepath.Join(root, "class/net/goipa-test0")); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startHostAgent runs goipa in-process as `goipa --api-url … --listen-host
+// 127.0.0.1 --advertise-host 127.0.0.1` would, with a fake NIC.
+func startHostAgent(t *testing.T, ctx context.Context, apiURL, mac string, extra ...string) (port int, ring *logs.Ring) {
+	t.Helper()
+	port = freePort(t)
+	cmdline := filepath.Join(t.TempDir(), "cmdline")
+	os.WriteFile(cmdline, nil, 0o644)
+	args := append([]string{"--cmdline-file", cmdline, "--config-dir", t.TempDir(),
+		"--api-url", apiURL, "--listen-host", "127.0.0.1", "--advertise-host", "127.0.0.1",
+		"--listen-port", strconv.Itoa(port), "--advertise-port", strconv.Itoa(port)}, extra...)
+	cfg, err := config.Load(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring = logs.NewRing(1<<20, nil)
+	log := slog.New(slog.NewTextHandler(ring, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	a := &agent.Agent{Config: cfg, Log: log, Ring: ring, SysfsRoot: fakeNIC(t, mac),
+		Machine: machine.Host{Log: log, Exit: cancel}, Lockdown: cancel}
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && ctx.Err() == nil {
+			t.Errorf("agent: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("agent log:\n%s", ring.Bytes())
+		}
+	})
+	return port, ring
+}
+
+// TestRealIronicRecordsAgent is issue 2's acceptance check: with a node in
+// wait call-back, the agent's lookup and heartbeat make Debian's Ironic
+// record the agent URL (https, auto-TLS) and call deploy.get_deploy_steps.
+func TestRealIronicRecordsAgent(t *testing.T) {
+	lab := ironiclab.Start(t, ironiclab.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const mac = "52:54:00:00:20:01"
+	img := serveFile(t, make([]byte, 1<<20))
+	node, err := lab.Enroll(ctx, ironiclab.NodeSpec{Name: "goipa-agent-core", MAC: mac, RootDevice: map[string]any{"name": "/dev/nonexistent"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.SetInstanceInfo(ctx, node.UUID, map[string]any{"image_source": img.URL, "image_os_hash_algo": "sha256",
+		"image_os_hash_value": img.SHA256, "image_disk_format": "raw"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.Provision(ctx, node.UUID, map[string]any{"target": "active"}, "wait call-back"); err != nil {
+		t.Fatal(err)
+	}
+	port, ring := startHostAgent(t, ctx, lab.URL, mac)
+
+	want := "https://127.0.0.1:" + strconv.Itoa(port)
+	for {
+		n, err := lab.Node(ctx, node.UUID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.DriverInternalInfo["agent_url"] == want && strings.Contains(string(ring.Bytes()), "command=deploy.get_deploy_steps") {
+			if v, _ := n.DriverInternalInfo["agent_version"].(string); !strings.Contains(v, "goipa") {
+				t.Errorf("agent_version = %q", v)
+			}
+			if p, _ := n.DriverInternalInfo["agent_verify_ca"].(string); p == "" {
+				t.Errorf("Ironic stored no agent certificate: %v", n.DriverInternalInfo)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("Ironic never recorded %s and asked for deploy steps; driver_internal_info=%v", want, n.DriverInternalInfo)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,372 @@
+// Package ironiclab runs Debian's real Ironic (the all-in-one `ironic`
+// process: API and conductor, sqlite, noauth, fake-hardware) on 127.0.0.1 for
+// end-to-end tests, and talks to its REST API the way an operator would.
+// Configuration follows shared/reference/real-ironic-notes.md.
+package ironiclab
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"text/template"
+	"time"
+)
+
+// Binary is Debian's all-in-one Ironic.
+const Binary = "/usr/bin/ironic"
+
+// APIVersion is what the lab's client asks for; 21.4 serves up to 1.82.
+const APIVersion = "1.78"
+
+// Options tune the Ironic configuration.
+type Options struct {
+	// ImageURL is [deploy]http_url, where images are served from.
+	ImageURL string
+	// RequireTLS sets [agent]require_tls.
+	RequireTLS bool
+	// HeartbeatTimeout is [api]ramdisk_heartbeat_timeout (default 30 s).
+	HeartbeatTimeout int
+}
+
+// Lab is a running Ironic.
+type Lab struct {
+	URL  string // http://127.0.0.1:PORT
+	Dir  string
+	http *http.Client
+	t    testing.TB
+}
+
+// Start runs Ironic for the test; it skips the test when Ironic is not
+// installed (make test installs it).
+func Start(t testing.TB, opts Options) *Lab {
+	t.Helper()
+	if _, err := os.Stat(Binary); err != nil {
+		t.Skipf("real Ironic not installed (%s): run `make deps-ironic`", Binary)
+	}
+	if opts.HeartbeatTimeout == 0 {
+		opts.HeartbeatTimeout = 30
+	}
+	if opts.ImageURL == "" {
+		opts.ImageURL = "http://127.0.0.1:1"
+	}
+	dir := t.TempDir()
+	for _, d := range []string{"logs", "db", "locks", "tftpboot", "httpboot", "tmp", "deploy-logs", "certs", "images/pxe", "images/master"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	port := freePort(t)
+	conf := filepath.Join(dir, "ironic.conf")
+	f, err := os.Create(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = confTemplate.Execute(f, map[string]any{"Dir": dir, "Port": port, "Opts": opts})
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("/usr/bin/ironic-dbsync", "--config-file", conf, "create_schema").CombinedOutput(); err != nil {
+		t.Fatalf("ironic-dbsync: %v\n%s", err, out)
+	}
+	cmd := exec.Command(Binary, "--config-file", conf)
+	cmd.Env = append(os.Environ(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
+	cmd.Dir = dir
+	logf, err := os.Create(filepath.Join(dir, "logs", "stdout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lab := &Lab{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Dir: dir, http: &http.Client{Timeout: 30 * time.Second}, t: t}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		logf.Close()
+		if t.Failed() {
+			lab.dumpLog()
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(lab.URL + "/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return lab
+			}
+		}
+		if time.Now().After(deadline) {
+			lab.dumpLog()
+			t.Fatalf("Ironic did not answer on %s: %v", lab.URL, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (l *Lab) dumpLog() {
+	b, _ := os.ReadFile(filepath.Join(l.Dir, "logs", "ironic.log"))
+	lines := strings.Split(string(b), "\n")
+	var keep []string
+	for _, ln := range lines {
+		if strings.Contains(ln, " ERROR ") || strings.Contains(ln, " WARNING ") || strings.Contains(ln, "ironic.drivers.modules.agent") || strings.Contains(ln, "ironic.conductor.deployments") || strings.Contains(ln, "ironic.conductor.cleaning") {
+			keep = append(keep, ln)
+		}
+	}
+	if len(keep) > 300 {
+		keep = keep[len(keep)-300:]
+	}
+	l.t.Logf("ironic.log (filtered):\n%s", strings.Join(keep, "\n"))
+}
+
+// Log returns Ironic's log file.
+func (l *Lab) Log() string {
+	b, _ := os.ReadFile(filepath.Join(l.Dir, "logs", "ironic.log"))
+	return string(b)
+}
+
+func freePort(t testing.TB) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Do calls the Ironic API and decodes a JSON answer into out (if not nil).
+func (l *Lab) Do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, l.URL+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-OpenStack-Ironic-API-Version", APIVersion)
+	resp, err := l.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	if out != nil && len(b) > 0 {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+// Node is the part of Ironic's node record the tests read.
+type Node struct {
+	UUID               string         `json:"uuid"`
+	Name               string         `json:"name"`
+	ProvisionState     string         `json:"provision_state"`
+	TargetProvision    *string        `json:"target_provision_state"`
+	LastError          *string        `json:"last_error"`
+	PowerState         *string        `json:"power_state"`
+	DriverInternalInfo map[string]any `json:"driver_internal_info"`
+	InstanceInfo       map[string]any `json:"instance_info"`
+	RAIDConfig         map[string]any `json:"raid_config"`
+}
+
+// NodeSpec describes a node to enroll.
+type NodeSpec struct {
+	Name       string
+	MAC        string
+	BootMode   string // bios (default) or uefi
+	RootDevice map[string]any
+	DriverInfo map[string]any
+}
+
+// Enroll creates a fake-hardware node with one port and brings it to
+// available (manage, power off, provide).
+func (l *Lab) Enroll(ctx context.Context, spec NodeSpec) (*Node, error) {
+	if spec.BootMode == "" {
+		spec.BootMode = "bios"
+	}
+	props := map[string]any{"cpus": 1, "memory_mb": 1024, "local_gb": 8, "cpu_arch": "x86_64",
+		"capabilities": "boot_mode:" + spec.BootMode}
+	if spec.RootDevice != nil {
+		props["root_device"] = spec.RootDevice
+	}
+	body := map[string]any{"name": spec.Name, "driver": "fake-hardware",
+		"deploy_interface": "direct", "boot_interface": "fake", "power_interface": "fake",
+		"management_interface": "noop", "network_interface": "noop", "raid_interface": "agent",
+		"properties": props, "driver_info": spec.DriverInfo}
+	var n Node
+	if err := l.Do(ctx, "POST", "/v1/nodes", body, &n); err != nil {
+		return nil, err
+	}
+	if err := l.Do(ctx, "POST", "/v1/ports", map[string]any{"address": spec.MAC, "node_uuid": n.UUID}, nil); err != nil {
+		return nil, err
+	}
+	if err := l.Provision(ctx, n.UUID, map[string]any{"target": "manage"}, "manageable"); err != nil {
+		return nil, err
+	}
+	if err := l.Do(ctx, "PUT", "/v1/nodes/"+n.UUID+"/states/power", map[string]any{"target": "power off"}, nil); err != nil {
+		return nil, err
+	}
+	if err := l.Provision(ctx, n.UUID, map[string]any{"target": "provide"}, "available"); err != nil {
+		return nil, err
+	}
+	return l.Node(ctx, n.UUID)
+}
+
+// Node fetches a node.
+func (l *Lab) Node(ctx context.Context, id string) (*Node, error) {
+	var n Node
+	return &n, l.Do(ctx, "GET", "/v1/nodes/"+id, nil, &n)
+}
+
+// SetInstanceInfo replaces instance_info.
+func (l *Lab) SetInstanceInfo(ctx context.Context, id string, info map[string]any) error {
+	return l.Do(ctx, "PATCH", "/v1/nodes/"+id, []map[string]any{{"op": "add", "path": "/instance_info", "value": info}}, nil)
+}
+
+// Provision requests a provision state change and, when want is not empty,
+// waits for the node to reach it.
+func (l *Lab) Provision(ctx context.Context, id string, req map[string]any, want ...string) error {
+	if err := l.Do(ctx, "PUT", "/v1/nodes/"+id+"/states/provision", req, nil); err != nil {
+		return err
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	_, err := l.WaitState(ctx, id, want...)
+	return err
+}
+
+// WaitState polls until the node is in one of states, or fails fast when it
+// lands in a failure state not asked for.
+func (l *Lab) WaitState(ctx context.Context, id string, states ...string) (*Node, error) {
+	for {
+		n, err := l.Node(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range states {
+			if n.ProvisionState == s {
+				return n, nil
+			}
+		}
+		if strings.HasSuffix(n.ProvisionState, "failed") || n.ProvisionState == "error" {
+			le := ""
+			if n.LastError != nil {
+				le = *n.LastError
+			}
+			return n, fmt.Errorf("node %s is %q, waiting for %v: %s", id, n.ProvisionState, states, le)
+		}
+		select {
+		case <-ctx.Done():
+			return n, fmt.Errorf("node %s still %q, waiting for %v: %w", id, n.ProvisionState, states, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+var confTemplate = template.Must(template.New("ironic.conf").Parse(`[DEFAULT]
+host = goipa-lab
+debug = true
+log_dir = {{.Dir}}/logs
+log_file = ironic.log
+use_stderr = false
+auth_strategy = noauth
+rpc_transport = none
+enabled_hardware_types = fake-hardware
+enabled_deploy_interfaces = direct,fake
+enabled_boot_interfaces = fake
+enabled_power_interfaces = fake
+enabled_management_interfaces = fake,noop
+enabled_network_interfaces = noop
+enabled_console_interfaces = no-console,fake
+enabled_inspect_interfaces = no-inspect,fake
+enabled_raid_interfaces = no-raid,fake,agent
+enabled_rescue_interfaces = no-rescue,fake
+enabled_storage_interfaces = noop
+enabled_vendor_interfaces = no-vendor,fake
+enabled_bios_interfaces = no-bios,fake
+default_deploy_interface = direct
+default_boot_interface = fake
+default_network_interface = noop
+minimum_memory_warning_only = true
+minimum_required_memory = 128
+force_raw_images = false
+tempdir = {{.Dir}}/tmp
+
+[api]
+host_ip = 127.0.0.1
+port = {{.Port}}
+ramdisk_heartbeat_timeout = {{.Opts.HeartbeatTimeout}}
+restrict_lookup = true
+
+[conductor]
+automated_clean = false
+deploy_callback_timeout = 900
+clean_callback_timeout = 900
+heartbeat_timeout = 60
+sync_power_state_interval = -1
+check_provision_state_interval = 10
+periodic_max_workers = 2
+workers_pool_size = 50
+permitted_image_formats = raw,qcow2,iso
+
+[deploy]
+http_url = {{.Opts.ImageURL}}
+http_root = {{.Dir}}/httpboot
+default_boot_mode = bios
+fast_track = false
+erase_devices_priority = 0
+erase_devices_metadata_priority = 0
+shred_random_overwrite_iterations = 0
+shred_final_overwrite_with_zeros = false
+
+[agent]
+image_download_source = http
+stream_raw_images = true
+deploy_logs_collect = on_failure
+deploy_logs_storage_backend = local
+deploy_logs_local_path = {{.Dir}}/deploy-logs
+post_deploy_get_power_state_retries = 2
+post_deploy_get_power_state_retry_interval = 2
+command_timeout = 60
+require_tls = {{.Opts.RequireTLS}}
+certificates_path = {{.Dir}}/certs
+
+[dhcp]
+dhcp_provider = none
+
+[database]
+connection = sqlite:///{{.Dir}}/db/ironic.sqlite
+
+[oslo_concurrency]
+lock_path = {{.Dir}}/locks
+
+[pxe]
+tftp_root = {{.Dir}}/tftpboot
+images_path = {{.Dir}}/images/pxe
+instance_master_path = {{.Dir}}/images/master
+
+[service_catalog]
+auth_type = none
+endpoint_override = http://127.0.0.1:{{.Port}}
+`))
