@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/goipa/goipa/agent/api"
@@ -142,8 +143,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var hb atomic.Pointer[ironic.Heartbeater]
+	seen := func() {
+		if h := hb.Load(); h != nil {
+			h.Ack()
+		}
+	}
 	srv := &http.Server{
-		Handler:   (&api.Server{Runner: runner, Version: Version, StartedAt: a.started, Token: a.currentToken, Log: log}).Handler(),
+		Handler:   (&api.Server{Runner: runner, Version: Version, StartedAt: a.started, Token: a.currentToken, Seen: seen, Log: log}).Handler(),
 		TLSConfig: tlsCfg,
 		ErrorLog:  slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -160,11 +167,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 
 	if lookup != nil {
-		hb := ironic.NewHeartbeater(ic, lookup.Node.UUID, lookup.Config.HeartbeatTimeout, func() ironic.HeartbeatRequest {
+		h := ironic.NewHeartbeater(ic, lookup.Node.UUID, lookup.Config.HeartbeatTimeout, func() ironic.HeartbeatRequest {
 			return ironic.HeartbeatRequest{CallbackURL: callback, AgentToken: a.currentToken(), AgentVersion: Version, AgentVerifyCA: verifyCA}
 		})
-		runner.AsyncDone = hb.Force
-		go hb.Run(ctx)
+		hb.Store(h)
+		runner.AsyncDone = h.Force
+		go h.Run(ctx)
 	}
 
 	select {

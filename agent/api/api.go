@@ -32,7 +32,10 @@ type Server struct {
 	StartedAt time.Time // reported by /v1/status
 	// Token returns the agent token handed out by Ironic's lookup ("" until then).
 	Token func() string
-	Log   *slog.Logger
+	// Seen, if set, is called for every request to the command routes: the
+	// conductor acting on a heartbeat.
+	Seen func()
+	Log  *slog.Logger
 }
 
 // Handler returns the HTTP handler with every route of IPA's app.py.
@@ -213,7 +216,14 @@ func (s *Server) tokenRequired(next echo.HandlerFunc) echo.HandlerFunc {
 		if !s.tokenValid(c.QueryParam("agent_token")) {
 			return errTokenInvalid
 		}
+		s.seen()
 		return next(c)
+	}
+}
+
+func (s *Server) seen() {
+	if s.Seen != nil {
+		s.Seen()
 	}
 }
 
@@ -225,6 +235,7 @@ func (s *Server) tokenIfGiven(next echo.HandlerFunc) echo.HandlerFunc {
 		if c.QueryParams().Has("agent_token") && !s.tokenValid(c.QueryParam("agent_token")) {
 			return errTokenInvalid
 		}
+		s.seen()
 		return next(c)
 	}
 }

@@ -277,3 +277,22 @@ func TestEmptyCommandListIsArray(t *testing.T) {
 		t.Errorf("body = %s", b)
 	}
 }
+
+func TestSeenOnCommandRoutesOnly(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r := command.NewRunner(context.Background(), log)
+	seen := 0
+	s := &Server{Runner: r, Token: func() string { return token }, Seen: func() { seen++ }, Log: log}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	do(t, "GET", srv.URL+"/v1/status", "")
+	do(t, "POST", srv.URL+"/v1/commands/?agent_token=wrong", `{"name":"x.y","params":{}}`)
+	if seen != 0 {
+		t.Fatalf("Seen called %d times for status and a refused POST", seen)
+	}
+	do(t, "GET", srv.URL+"/v1/commands/", "")
+	do(t, "POST", srv.URL+"/v1/commands/?agent_token="+token, `{"name":"x.y","params":{}}`)
+	if seen != 2 {
+		t.Errorf("Seen called %d times, want 2", seen)
+	}
+}

@@ -129,3 +129,20 @@ func (c *fakeClock) sleepLog() []time.Duration {
 
 // fixedRand always returns v.
 func fixedRand(v float64) randFloat { return func() float64 { return v } }
+
+// waitTimer waits (in real time, briefly) until the only pending timer has
+// duration want, e.g. after an event made the loop replace its timer.
+func (c *fakeClock) waitTimer(t *testing.T, want time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ds := c.pending()
+		if len(ds) == 1 && ds[0] == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for a single %v timer, have %v", want, ds)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

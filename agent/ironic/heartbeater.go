@@ -24,6 +24,7 @@ type Heartbeater struct {
 	beat    func(context.Context) error
 	timeout time.Duration
 	force   chan struct{}
+	ack     chan struct{}
 	clk     clock
 	rand    randFloat
 	log     *slog.Logger
@@ -48,6 +49,7 @@ func newHeartbeater(beat func(context.Context) error, timeout time.Duration, clk
 		// One slot: Forces arriving while a heartbeat is in flight collapse
 		// into a single follow-up heartbeat.
 		force: make(chan struct{}, 1),
+		ack:   make(chan struct{}, 1),
 		clk:   clk,
 		rand:  r,
 		log:   log,
@@ -63,11 +65,30 @@ func (h *Heartbeater) Force() {
 	}
 }
 
+// Ack tells the heartbeater that the conductor acted on a heartbeat: it
+// called the command API. It never blocks.
+func (h *Heartbeater) Ack() {
+	select {
+	case h.ack <- struct{}{}:
+	default:
+	}
+}
+
+// followUps are the pauses before repeating a forced heartbeat that the
+// conductor has not acted on. A conductor busy with the node (for instance
+// still inside the heartbeat that started the command that just ended)
+// drops heartbeats silently; IPA hides this behind a 5 s floor, goipa
+// repeats the heartbeat until the conductor shows up.
+var followUps = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}
+
 // Run sends heartbeats until ctx is done.
 func (h *Heartbeater) Run(ctx context.Context) {
-	var wait time.Duration
+	deadline := h.clk.Now()
+	var last time.Time
+	acked := true // no forced heartbeat waits for the conductor
+	tries := 0    // follow-ups sent for the last forced heartbeat
 	for {
-		t := h.clk.NewTimer(wait)
+		t := h.clk.NewTimer(max(0, deadline.Sub(h.clk.Now())))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -75,22 +96,48 @@ func (h *Heartbeater) Run(ctx context.Context) {
 		case <-t.C():
 		case <-h.force:
 			t.Stop()
+			acked, tries = false, 0
+		case <-h.ack:
+			t.Stop()
+			if !acked {
+				acked = true
+				deadline = last.Add(h.successInterval())
+			}
+			continue
 		}
-		// The heartbeat about to start satisfies any Force made so far.
+		// The heartbeat about to start satisfies any Force made so far, and
+		// only an Ack after it counts.
 		select {
 		case <-h.force:
 		default:
 		}
+		select {
+		case <-h.ack:
+		default:
+		}
+		last = h.clk.Now()
 		err := h.beat(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		if err != nil {
-			wait = uniform(h.rand, errorInterval, 2*errorInterval)
+		switch {
+		case err != nil:
+			acked = true
+			wait := uniform(h.rand, errorInterval, 2*errorInterval)
+			deadline = h.clk.Now().Add(wait)
 			h.log.Warn("ironic: heartbeat failed", "error", err, "retry_in", wait)
-		} else {
-			wait = uniform(h.rand, h.timeout*3/10, h.timeout*6/10)
+		case !acked && tries < len(followUps):
+			deadline = h.clk.Now().Add(followUps[tries])
+			tries++
+		default:
+			acked = true
+			wait := h.successInterval()
+			deadline = h.clk.Now().Add(wait)
 			h.log.Debug("ironic: heartbeat sent", "next_in", wait)
 		}
 	}
+}
+
+func (h *Heartbeater) successInterval() time.Duration {
+	return uniform(h.rand, h.timeout*3/10, h.timeout*6/10)
 }

@@ -257,6 +257,8 @@ func TestHeartbeaterForceIdle(t *testing.T) {
 	// No 5 s floor: sent at once, 2 s after the previous one.
 	b.expectStart(t, epoch.Add(2*time.Second))
 	clk.waitPending(t, 1) // the old timer was dropped, a new one set
+	h.Ack()               // the conductor fetched the commands
+	clk.waitTimer(t, 45*time.Second)
 	clk.Advance(45*time.Second - time.Nanosecond)
 	b.expectNone(t)
 	clk.Advance(time.Nanosecond)
@@ -310,15 +312,56 @@ func TestHeartbeaterForceInFlight(t *testing.T) {
 	b.release <- nil
 	b.expectStart(t, epoch.Add(3*time.Second)) // …but exactly one right after it.
 	b.release <- nil
-	if got := clk.waitPending(t, 1); got[0] != 45*time.Second {
-		t.Fatalf("then the regular schedule: %v, want 45s", got)
-	}
+	clk.waitTimer(t, time.Second) // a follow-up until the conductor acts…
+	h.Ack()
+	clk.waitTimer(t, 45*time.Second) // …then the regular schedule
 	b.expectNone(t)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.maxInflight != 1 {
 		t.Errorf("%d heartbeats in flight at once", b.maxInflight)
 	}
+}
+
+// TestHeartbeaterRepeatsUnackedForce: a forced heartbeat the conductor does
+// not act on (it was busy with the node) is repeated after 1, 2 and 4 s,
+// then the regular schedule resumes; an Ack stops the repeats.
+func TestHeartbeaterRepeatsUnackedForce(t *testing.T) {
+	clk := newFakeClock(false)
+	b := newBeats(clk)
+	h, _ := startManual(t, b, 100*time.Second)
+	b.expectStart(t, epoch)
+	clk.waitPending(t, 1)
+	h.Force()
+	b.expectStart(t, epoch)
+	at := epoch
+	for _, d := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
+		if got := clk.waitPending(t, 1); got[0] != d {
+			t.Fatalf("follow-up in %v, want %v", got[0], d)
+		}
+		clk.Advance(d)
+		at = at.Add(d)
+		b.expectStart(t, at)
+	}
+	if got := clk.waitPending(t, 1); got[0] != 45*time.Second {
+		t.Fatalf("after the follow-ups: next in %v, want the regular 45s", got[0])
+	}
+
+	// Acked after the first follow-up: no more follow-ups.
+	clk.Advance(45 * time.Second)
+	at = at.Add(45 * time.Second)
+	b.expectStart(t, at)
+	clk.waitPending(t, 1)
+	h.Force()
+	b.expectStart(t, at)
+	clk.waitPending(t, 1)
+	clk.Advance(time.Second)
+	b.expectStart(t, at.Add(time.Second))
+	clk.waitPending(t, 1)
+	h.Ack()
+	// 45 s after the follow-up that was acked, which started just now.
+	clk.waitTimer(t, 45*time.Second)
+	b.expectNone(t)
 }
 
 func TestHeartbeaterNeverConcurrent(t *testing.T) {
