@@ -105,7 +105,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			return err
 		}
 		maxVer = ic.MaxVersion(ctx)
-		macs, err := ironic.MACs(a.SysfsRoot, ironic.PermAddr)
+		perm := ironic.PermAddr
+		if a.SysfsRoot != "/sys" {
+			perm = nil // a fake tree's NICs have no permanent address to ask for
+		}
+		macs, err := ironic.MACs(a.SysfsRoot, perm)
 		if err != nil {
 			return fmt.Errorf("listing NICs: %w", err)
 		}

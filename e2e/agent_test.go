@@ -16,31 +16,8 @@ import (
 	"github.com/goipa/goipa/agent/logs"
 	"github.com/goipa/goipa/agent/machine"
 	"github.com/goipa/goipa/e2e/ironiclab"
+	"github.com/goipa/goipa/internal/fakesys"
 )
-
-// fakeNIC makes a sysfs tree with one physical NIC, so the agent looks the
-// node up by a MAC of the test's choosing instead of the host's.
-func fakeNIC(t *testing.T, mac string) string {
-	t.Helper()
-	root := t.TempDir()
-	dev := filepath.Join(root, "devices/pci0000:00/0000:00:03.0/net/goipa-test0")
-	if err := os.MkdirAll(dev, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dev, "address"), []byte(mac+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("../../..", filepath.Join(dev, "device")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(root, "class/net"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(dev, filepath.Join(root, "class/net/goipa-test0")); err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
 
 func freePort(t *testing.T) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -69,7 +46,7 @@ func startHostAgent(t *testing.T, ctx context.Context, apiURL, mac string, extra
 	log := slog.New(slog.NewTextHandler(ring, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	a := &agent.Agent{Config: cfg, Log: log, Ring: ring, SysfsRoot: fakeNIC(t, mac),
+	a := &agent.Agent{Config: cfg, Log: log, Ring: ring, SysfsRoot: fakesys.NIC(t, "goipa-test0", mac),
 		Machine: machine.Host{Log: log, Exit: cancel}, Lockdown: cancel}
 	go func() { done <- a.Run(ctx) }()
 	t.Cleanup(func() {

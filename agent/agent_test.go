@@ -1,0 +1,218 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goipa/goipa/agent/config"
+	"github.com/goipa/goipa/agent/fakeironic"
+	"github.com/goipa/goipa/agent/ironic"
+	"github.com/goipa/goipa/agent/logs"
+	"github.com/goipa/goipa/agent/machine"
+	"github.com/goipa/goipa/internal/fakesys"
+)
+
+const testMAC = "52:54:00:aa:bb:01"
+
+type running struct {
+	port int
+	ring *logs.Ring
+	done chan error
+	stop context.CancelFunc
+	// lockedDown is closed when the agent locks itself down.
+	lockedDown chan struct{}
+}
+
+// start runs an agent against the fake Ironic at apiURL, listening on a
+// free loopback port.
+func start(t *testing.T, apiURL string, extra ...string) *running {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmdline := filepath.Join(t.TempDir(), "cmdline")
+	if err := os.WriteFile(cmdline, []byte("BOOTIF=01-52-54-00-aa-bb-01"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"--cmdline-file", cmdline, "--config-dir", t.TempDir(), "--api-url", apiURL,
+		"--listen-host", "127.0.0.1", "--advertise-host", "127.0.0.1",
+		"--listen-port", strconv.Itoa(port), "--advertise-port", strconv.Itoa(port)}, extra...)
+	cfg, err := config.Load(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &running{port: port, ring: logs.NewRing(1<<20, nil), done: make(chan error, 1), lockedDown: make(chan struct{})}
+	log := slog.New(slog.NewTextHandler(r.ring, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stop = cancel
+	a := &Agent{Config: cfg, Log: log, Ring: r.ring, SysfsRoot: fakesys.NIC(t, "eth0", testMAC),
+		Machine: machine.Host{Log: log, Exit: cancel},
+		Lockdown: func() {
+			close(r.lockedDown)
+			cancel()
+		}}
+	go func() { r.done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(5 * time.Second):
+			t.Error("agent did not stop")
+		}
+		if t.Failed() {
+			t.Logf("agent log:\n%s", r.ring.Bytes())
+		}
+	})
+	return r
+}
+
+func newNode(t *testing.T, s *fakeironic.Server) fakeironic.Node {
+	t.Helper()
+	n, err := s.AddNode(fakeironic.Node{Name: "n0", MACs: []string{testMAC}, ProvisionState: fakeironic.StateDeployWait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestDeployStepsOverAutoTLS: lookup, an https heartbeat carrying the
+// certificate, and the conductor driving the API with that certificate as
+// its only trust anchor, as Ironic ≥ 1.68 does.
+func TestDeployStepsOverAutoTLS(t *testing.T) {
+	s := fakeironic.NewTest(t, fakeironic.Options{})
+	n := newNode(t, s)
+	r := start(t, s.URL())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	hb, err := s.WaitAgent(ctx, n.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("https://127.0.0.1:%d", r.port); hb.Body.CallbackURL != want {
+		t.Errorf("callback_url = %q, want %q", hb.Body.CallbackURL, want)
+	}
+	if hb.APIVersion != "1.68" || !strings.HasPrefix(hb.Body.AgentVerifyCA, "-----BEGIN CERTIFICATE-----") || hb.Body.AgentVersion != Version {
+		t.Errorf("heartbeat = version %s body %+v", hb.APIVersion, hb.Body)
+	}
+	if l := s.Lookups(); len(l) == 0 || l[0].APIVersion != "1.62" || l[0].Query.Get("addresses") != testMAC {
+		t.Errorf("lookups = %+v", l)
+	}
+	c, err := s.Conductor(n.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	steps, err := c.GetSteps(ctx, "deploy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if steps.HardwareManagerVersion["generic_hardware_manager"] != "1.2" {
+		t.Errorf("hardware_manager_version = %v", steps.HardwareManagerVersion)
+	}
+
+	// A step that fails ends at once; the forced heartbeat tells the
+	// conductor well before the regular 90–180 s heartbeat would.
+	step := fakeironic.Step{Interface: "deploy", Step: "no_such_step"}
+	if _, err := c.ExecuteStep(ctx, "deploy", step, steps.HardwareManagerVersion); err != nil {
+		t.Fatal(err)
+	}
+	c.PollInterval = time.Hour
+	begin := time.Now()
+	_, err = c.WaitStep(ctx, "deploy", step)
+	if !errors.Is(err, fakeironic.ErrStepFailed) {
+		t.Fatalf("WaitStep = %v, want a failed step", err)
+	}
+	if d := time.Since(begin); d > 10*time.Second {
+		t.Errorf("the conductor learnt of the failure after %v", d)
+	}
+}
+
+// TestPythonVerifiesAutoCert: Python's ssl with strict X.509 checks (what
+// the conductor uses) accepts the agent's certificate given the PEM from the
+// heartbeat as its only CA.
+func TestPythonVerifiesAutoCert(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Skip("no /usr/bin/python3")
+	}
+	s := fakeironic.NewTest(t, fakeironic.Options{})
+	n := newNode(t, s)
+	r := start(t, s.URL())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	hb, err := s.WaitAgent(ctx, n.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `
+import json, ssl, sys, urllib.request
+ctx = ssl.create_default_context(cadata=sys.stdin.read())
+ctx.verify_flags |= ssl.VERIFY_X509_STRICT
+with urllib.request.urlopen(sys.argv[1] + "/v1/status", context=ctx, timeout=10) as r:
+    print(json.load(r)["version"])
+`
+	cmd := exec.Command("/usr/bin/python3", "-c", script, hb.Body.CallbackURL)
+	cmd.Stdin = strings.NewReader(hb.Body.AgentVerifyCA)
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != Version {
+		t.Fatalf("python: %v: %s", err, out)
+	}
+	_ = r
+}
+
+// TestPlainHTTPBelow168: an Ironic that cannot take agent_verify_ca gets an
+// http callback and no certificate, but still a token.
+func TestPlainHTTPBelow168(t *testing.T) {
+	s := fakeironic.NewTest(t, fakeironic.Options{MaxVersion: "1.62"})
+	n := newNode(t, s)
+	r := start(t, s.URL())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	hb, err := s.WaitAgent(ctx, n.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("http://127.0.0.1:%d", r.port); hb.Body.CallbackURL != want || hb.Body.AgentVerifyCA != "" || hb.Body.AgentToken == "" {
+		t.Errorf("heartbeat body = %+v", hb.Body)
+	}
+}
+
+// TestTokenAlreadyHandedOut: a lookup answering "******" to an agent that
+// has no token means another agent holds it: lock down, serve nothing.
+func TestTokenAlreadyHandedOut(t *testing.T) {
+	s := fakeironic.NewTest(t, fakeironic.Options{})
+	newNode(t, s)
+	c, err := ironic.New(ironic.Options{URLs: []string{s.URL()}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Lookup(context.Background(), []string{testMAC}, ""); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, s.URL())
+	select {
+	case <-r.lockedDown:
+	case <-time.After(20 * time.Second):
+		t.Fatal("agent did not lock down")
+	}
+	if err := <-r.done; !errors.Is(err, ironic.ErrTokenLocked) {
+		t.Errorf("Run = %v", err)
+	}
+	r.done <- nil // for Cleanup
+	if _, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", r.port), time.Second); err == nil {
+		t.Error("a locked-down agent serves its API")
+	}
+}
