@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -101,4 +102,20 @@ func (h Host) Reboot(context.Context) error {
 	h.Log.Warn("not running as the ramdisk's agent: exiting instead of rebooting")
 	h.Exit()
 	return nil
+}
+
+// Lockdown does what IPA's system.lockdown does on the node: take every NIC
+// down so nothing can reach the agent any more, then wait for the power cut.
+func (r Ramdisk) Lockdown() {
+	links, err := netlink.LinkList()
+	if err != nil {
+		r.Log.Error("lockdown: listing NICs", "error", err)
+	}
+	for _, l := range links {
+		if err := netlink.LinkSetDown(l); err != nil {
+			r.Log.Error("lockdown: taking NIC down", "nic", l.Attrs().Name, "error", err)
+		}
+	}
+	r.Log.Warn("locked down: all NICs are down")
+	select {}
 }
