@@ -1,0 +1,19 @@
+// Package download fetches deploy images over HTTP(S) the way Ironic
+// expects of its agent: URLs tried in order, proxies and no_proxy, a
+// private CA or no verification, a bearer or basic Authorization, connect
+// timeouts, stall detection and retries with backoff, 4xx fatal and 5xx
+// retried.
+//
+// Stream is a sequential reader for images written as they arrive. It
+// survives dropped connections and stalls by resuming with a Range request
+// guarded by If-Range, and it never splices bytes of a different object:
+// when the server cannot resume it fails with ErrRestart so the caller
+// starts the write over from byte 0. It never reports io.EOF before
+// Content-Length bytes were delivered.
+//
+// ReaderAt gives qcow2 conversion random access over Range requests, with a
+// small bounded cache that turns runs of small reads into few requests.
+//
+// ParseChecksum turns the checksum fields of Ironic's image_info into a
+// Verifier whose hash the caller feeds in the same pass as the write.
+package download
