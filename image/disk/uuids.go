@@ -1,6 +1,10 @@
 package disk
 
-import "fmt"
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
 
 // UUIDs is what standby.get_partition_uuids reports for a whole-disk image.
 type UUIDs struct {
@@ -13,9 +17,18 @@ type UUIDs struct {
 	Partitions map[string]string
 }
 
-// PartitionUUIDs reads the partition table and returns the UUIDs.
+// PartitionUUIDs reads the partition table and returns the UUIDs. A disk
+// without a partition table still has a "root uuid": whatever bytes sit
+// where an MBR keeps its signature, as IPA's hexdump reads them.
 func (d *Disk) PartitionUUIDs() (*UUIDs, error) {
 	t, err := d.Partitions()
+	if errors.Is(err, ErrNoPartitionTable) {
+		sector0, rerr := d.readAt(0, d.lss)
+		if rerr != nil {
+			return nil, rerr
+		}
+		return &UUIDs{Root: fmt.Sprintf("0x%08x", binary.LittleEndian.Uint32(sector0[mbrSigOff:])), Partitions: map[string]string{}}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -29,10 +42,11 @@ func (d *Disk) PartitionUUIDs() (*UUIDs, error) {
 	return u, nil
 }
 
-// Result is the get_partition_uuids command_result: "root uuid", "partitions"
-// and, only when an ESP exists, "efi system partition uuid".
+// Result is the get_partition_uuids command_result as IPA sends it for a
+// whole-disk image: "root uuid" and, only when an ESP exists,
+// "efi system partition uuid".
 func (u *UUIDs) Result() map[string]any {
-	r := map[string]any{"root uuid": u.Root, "partitions": u.Partitions}
+	r := map[string]any{"root uuid": u.Root}
 	if u.ESP != "" {
 		r["efi system partition uuid"] = u.ESP
 	}

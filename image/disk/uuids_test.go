@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -97,9 +98,19 @@ func TestPartitionUUIDsMBR(t *testing.T) {
 
 func TestPartitionUUIDsNoTable(t *testing.T) {
 	t.Parallel()
-	d := openFile(t, newFile(t, 1<<20, 0))
-	if _, err := d.PartitionUUIDs(); err == nil || !strings.Contains(err.Error(), ErrNoPartitionTable.Error()) {
-		t.Errorf("PartitionUUIDs on a blank disk = %v, want ErrNoPartitionTable", err)
+	path := newFile(t, 1<<20, 0)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{0x78, 0x56, 0x34, 0x12}, 440)
+	f.Close()
+	u, err := openFile(t, path).PartitionUUIDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := u.Result(); len(r) != 1 || r["root uuid"] != "0x12345678" {
+		t.Errorf("blank disk with bytes at the signature offset: %v, want only root uuid 0x12345678", r)
 	}
 }
 

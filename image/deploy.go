@@ -1,0 +1,354 @@
+package image
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/goipa/goipa/agent/command"
+	"github.com/goipa/goipa/image/disk"
+	"github.com/goipa/goipa/image/download"
+)
+
+// Deployer writes images to disks. One deploy runs at a time (the command
+// runner guarantees it); the partition UUIDs of the last write are kept for
+// standby.get_partition_uuids.
+type Deployer struct {
+	Log *slog.Logger
+	// Download carries the agent's settings: TLS, timeouts, retries and the
+	// image server credentials from the configuration. URLs, proxies and
+	// per-image credentials come from image_info.
+	Download download.Options
+	// Settings from Ironic's lookup (and the agent's configuration).
+	MD5Enabled            bool
+	PermittedFormats      []string
+	DisableDeepInspection bool
+	ConfigDriveRebuild    bool
+	// Disk opens target devices; tests point it at fake sysfs trees.
+	Disk disk.Options
+	// ProgressEvery is how often progress is logged (default 5 s).
+	ProgressEvery time.Duration
+
+	mu    sync.Mutex
+	uuids map[string]any
+}
+
+// Typed errors the conductor shows as last_error.
+const (
+	errDownload = "ImageDownloadError"
+	errChecksum = "ImageChecksumError"
+	errWrite    = "ImageWriteError"
+	errInvalid  = "InvalidImage"
+)
+
+// Result is what a successful write reports.
+type Result struct {
+	Device   string
+	RootUUID string
+	ESPUUID  string
+	Stats    disk.Stats
+	Format   Format
+}
+
+// Message is IPA's prepare_image message, which Ironic stores and shows.
+func (r *Result) Message(id string) string {
+	m := fmt.Sprintf("image (%s) written to device %s root_uuid=%s", id, r.Device, r.RootUUID)
+	if r.ESPUUID != "" {
+		m += " efi_system_partition_uuid=" + r.ESPUUID
+	}
+	return m
+}
+
+// PartitionUUIDs returns what standby.get_partition_uuids answers.
+func (d *Deployer) PartitionUUIDs() map[string]any {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.uuids == nil {
+		return map[string]any{}
+	}
+	return d.uuids
+}
+
+// Write writes info's image to device, verifies it, and adds the config
+// drive. It never succeeds for bytes it did not verify.
+func (d *Deployer) Write(ctx context.Context, info *Info, device, configDrive string) (*Result, error) {
+	if err := info.Validate(d.MD5Enabled); err != nil {
+		return nil, command.InvalidParams("%v", err)
+	}
+	if !info.WholeDisk() {
+		return nil, command.Typed(errInvalid, "Invalid image", errors.New("partition images are not supported yet: use a whole-disk image"))
+	}
+	d.mu.Lock()
+	d.uuids = nil
+	d.mu.Unlock()
+
+	opts := d.downloadOptions(info)
+	verifier, err := download.ParseChecksum(ctx, download.ChecksumSpec{Checksum: info.Checksum, OSHashAlgo: info.OSHashAlgo,
+		OSHashValue: info.OSHashValue, MD5Enabled: d.MD5Enabled, ImageURL: info.URLs[0]}, opts)
+	if err != nil {
+		return nil, command.Typed(errChecksum, "Error verifying image checksum", err)
+	}
+	dk, err := disk.Open(device, d.diskOptions())
+	if err != nil {
+		return nil, command.Typed(errWrite, "Error writing image to device", err)
+	}
+	defer dk.Close()
+
+	var res *Result
+	// A checksum mismatch or a server that cannot resume costs at most one
+	// more full download.
+	for attempt := 1; ; attempt++ {
+		// Zero runs are skipped only on a device known to read zeros, so
+		// every attempt starts from a freshly zeroed device (or writes
+		// every byte).
+		if err := dk.PrepareZero(ctx); err != nil && attempt == 1 {
+			d.Log.Info("zeros will be written: the device cannot be zeroed cheaply up front", "device", device, "reason", err)
+		}
+		res, err = d.writeOnce(ctx, dk, info, verifier, opts)
+		if err == nil || attempt == 2 || !(errors.Is(err, download.ErrChecksumMismatch) || errors.Is(err, download.ErrRestart)) {
+			break
+		}
+		d.Log.Warn("writing the image again from the start", "image", info.ID, "error", err)
+	}
+	if err != nil {
+		// Bytes that did not verify must never boot: zero the device, or at
+		// least its partition tables.
+		if dk.PrepareZero(ctx) != nil {
+			if werr := wipeEdges(ctx, dk); werr != nil {
+				d.Log.Error("wiping a partially written image", "device", device, "error", werr)
+			}
+		}
+		return nil, classify(err)
+	}
+
+	if err := dk.FixGPT(); err != nil && !errors.Is(err, disk.ErrNoPartitionTable) {
+		return nil, command.Typed(errWrite, "Error writing image to device", fmt.Errorf("fixing the GPT: %w", err))
+	}
+	if err := dk.RereadPartitions(); err != nil {
+		d.Log.Warn("re-reading partitions", "device", device, "error", err)
+	}
+	if configDrive != "" {
+		iso, err := d.fetchConfigDrive(ctx, configDrive, opts)
+		if err != nil {
+			return nil, command.Typed("InstanceDeployFailure", "Failed to deploy instance", fmt.Errorf("config drive: %w", err))
+		}
+		cd, err := dk.WriteConfigDrive(ctx, iso, disk.ConfigDriveOptions{Rebuild: d.ConfigDriveRebuild})
+		if err != nil {
+			return nil, command.Typed("InstanceDeployFailure", "Failed to deploy instance", fmt.Errorf("config drive: %w", err))
+		}
+		d.Log.Info("config drive written", "partition", cd.Partition.Device, "filesystem", cd.Filesystem, "created", cd.Created)
+	}
+	uuids, err := dk.PartitionUUIDs()
+	if err != nil {
+		return nil, command.Typed(errWrite, "Error writing image to device", fmt.Errorf("reading partition UUIDs: %w", err))
+	}
+	res.Device, res.RootUUID, res.ESPUUID = device, uuids.Root, uuids.ESP
+	d.mu.Lock()
+	d.uuids = uuids.Result()
+	d.mu.Unlock()
+	d.Log.Info("image written and verified", "image", info.ID, "device", device, "format", res.Format,
+		"bytes", res.Stats.Image, "written", res.Stats.Written, "skipped_zero", res.Stats.Skipped,
+		"duration", res.Stats.Duration, "MBps", mbps(res.Stats.Image, res.Stats.Duration))
+	return res, nil
+}
+
+// classify gives each failure IPA's error type.
+func classify(err error) error {
+	var ce *command.Error
+	switch {
+	case errors.As(err, &ce):
+		return err
+	case errors.Is(err, download.ErrChecksumMismatch):
+		return command.Typed(errChecksum, "Error verifying image checksum", err)
+	case errors.Is(err, ErrFormat):
+		return command.Typed(errInvalid, "Invalid image", err)
+	case errors.Is(err, errWriteSide):
+		return command.Typed(errWrite, "Error writing image to device", err)
+	default:
+		return command.Typed(errDownload, "Error downloading image", err)
+	}
+}
+
+// errWriteSide marks failures of the disk rather than of the download.
+var errWriteSide = errors.New("writing to the device")
+
+func (d *Deployer) diskOptions() disk.Options {
+	o := d.Disk
+	if o.Logger == nil {
+		o.Logger = d.Log
+	}
+	return o
+}
+
+func (d *Deployer) downloadOptions(info *Info) download.Options {
+	o := d.Download
+	o.URLs = info.URLs
+	o.Proxies = download.Proxies{HTTP: info.Proxies["http"], HTTPS: info.Proxies["https"]}
+	o.NoProxy = info.NoProxy
+	if o.Logger == nil {
+		o.Logger = d.Log
+	}
+	// IPA's precedence: image_request_authorization, then image_info's
+	// basic auth, then the agent's configured credentials.
+	switch {
+	case info.ImageRequestAuthorization != "":
+		o.Authorization, o.BasicUser, o.BasicPassword = info.Authorization(), "", ""
+	case info.ImageServerAuthStrategy == "http_basic":
+		o.BasicUser, o.BasicPassword = info.ImageServerUser, info.ImageServerPassword
+	}
+	if o.TLS == nil {
+		o.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return o
+}
+
+// writeOnce downloads and writes the image once, verifying it on the way.
+func (d *Deployer) writeOnce(ctx context.Context, dk *disk.Disk, info *Info, v *download.Verifier, opts download.Options) (*Result, error) {
+	if info.DiskFormat == string(QCOW2) {
+		return d.writeQCOW2(ctx, dk, info, v, opts)
+	}
+	s, err := download.Open(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	h := v.Hash()
+	br := bufio.NewReaderSize(io.TeeReader(s, h), 1<<20)
+	outer := sniff(br)
+	if outer == QCOW2 && info.DiskFormat == "" {
+		// Only disk_format tells the agent to use random access; an image
+		// that turns out to be qcow2 takes that path instead.
+		s.Close()
+		return d.writeQCOW2(ctx, dk, info, v, opts)
+	}
+	src, inner, err := decompress(br, outer)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrFormat, err)
+	}
+	compressed := Format("")
+	if inner != outer {
+		compressed = outer
+	}
+	if err := d.checkFormat(inner, compressed, info); err != nil {
+		return nil, err
+	}
+	var size int64
+	if compressed == "" && s.Size() > 0 {
+		size = s.Size()
+	}
+	w, err := dk.Writer(ctx, disk.WriterOptions{ImageSize: size})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errWriteSide, err)
+	}
+	stop := d.progress(ctx, info.ID, func() download.Progress { return s.Progress() }, w.Stats)
+	_, cerr := copyImage(w, src)
+	stats, ferr := w.Finish()
+	stop()
+	if cerr != nil {
+		return nil, cerr
+	}
+	if ferr != nil {
+		return nil, fmt.Errorf("%w: %w", errWriteSide, ferr)
+	}
+	// The digest covers every byte the server sent, including what a
+	// decompressor did not need (trailers, padding).
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		return nil, err
+	}
+	if err := v.Verify(h.Sum(nil)); err != nil {
+		return nil, err
+	}
+	return &Result{Stats: stats, Format: inner}, nil
+}
+
+func (d *Deployer) checkFormat(sniffed, compressed Format, info *Info) error {
+	if d.DisableDeepInspection {
+		return nil
+	}
+	return CheckFormat(sniffed, compressed, info.DiskFormat, d.PermittedFormats)
+}
+
+// sniff peeks at the start of the stream; a short image is fine.
+func sniff(br *bufio.Reader) Format {
+	head, _ := br.Peek(SniffLen)
+	return Sniff(head)
+}
+
+// copyImage copies the (decompressed) image into the writer. Only io.EOF
+// ends it cleanly: a decompressor's bare io.ErrUnexpectedEOF (a truncated
+// gzip, say) fails the write like a truncated download does.
+func copyImage(w io.Writer, src io.Reader) (int64, error) {
+	tw := &tagWriter{w: w}
+	n, err := io.CopyBuffer(tw, src, make([]byte, 4<<20))
+	if tw.err != nil {
+		return n, fmt.Errorf("%w: %w", errWriteSide, tw.err)
+	}
+	return n, err
+}
+
+// tagWriter remembers a write error, to tell it from a read error.
+type tagWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (t *tagWriter) Write(p []byte) (int, error) {
+	n, err := t.w.Write(p)
+	if err != nil {
+		t.err = err
+	}
+	return n, err
+}
+
+// progress logs and reports bytes, rate and ETA every few seconds until the
+// returned func is called.
+func (d *Deployer) progress(ctx context.Context, id string, dl func() download.Progress, written func() disk.Stats) func() {
+	every := d.ProgressEvery
+	if every == 0 {
+		every = 5 * time.Second
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			p, st := dl(), written()
+			eta := "unknown"
+			if p.ETA >= 0 {
+				eta = p.ETA.Round(time.Second).String()
+			}
+			d.Log.Info("writing image", "image", id, "downloaded", p.Bytes, "size", p.Size, "written", st.Written,
+				"skipped_zero", st.Skipped, "MBps", fmt.Sprintf("%.1f", p.Rate/1e6), "eta", eta)
+			command.ReportProgress(ctx, map[string]any{"image": id, "bytes_downloaded": p.Bytes, "image_size": p.Size,
+				"bytes_written": st.Written, "bytes_skipped": st.Skipped, "rate_bps": int64(p.Rate),
+				"eta_seconds": int64(p.ETA.Seconds())})
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+func mbps(n int64, d time.Duration) string {
+	if d <= 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f", float64(n)/1e6/d.Seconds())
+}

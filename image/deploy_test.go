@@ -1,0 +1,352 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
+
+	"github.com/goipa/goipa/agent/command"
+	"github.com/goipa/goipa/image/disk"
+	"github.com/goipa/goipa/image/download"
+)
+
+// server serves one file like an image server, with faults on demand.
+type server struct {
+	data atomic.Pointer[[]byte]
+	// dropAt, if > 0, closes the first GET's connection after that many bytes.
+	dropAt   atomic.Int64
+	noRange  atomic.Bool
+	gets     atomic.Int64
+	ranges   atomic.Int64
+	url      string
+	checksum string
+}
+
+func serve(t *testing.T, data []byte) *server {
+	t.Helper()
+	s := &server{}
+	s.data.Store(&data)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d := *s.data.Load()
+		if r.Method == http.MethodGet {
+			s.gets.Add(1)
+			if r.Header.Get("Range") != "" {
+				s.ranges.Add(1)
+			}
+		}
+		if s.noRange.Load() {
+			r.Header.Del("Range")
+			w.Header().Set("Accept-Ranges", "none")
+		}
+		if n := s.dropAt.Swap(0); n > 0 && r.Header.Get("Range") == "" {
+			w.Header().Set("Content-Length", strconv.Itoa(len(d)))
+			w.Header().Set("ETag", `"v1"`)
+			w.Header().Set("Accept-Ranges", "bytes")
+			w.WriteHeader(200)
+			w.Write(d[:n])
+			if hj, ok := w.(http.Hijacker); ok {
+				c, _, _ := hj.Hijack()
+				c.Close()
+			}
+			return
+		}
+		w.Header().Set("ETag", `"v1"`)
+		http.ServeContent(w, r, "img", time.Unix(1700000000, 0), bytes.NewReader(d))
+	}))
+	t.Cleanup(srv.Close)
+	sum := sha256.Sum256(data)
+	s.url, s.checksum = srv.URL+"/images/disk.img", hex.EncodeToString(sum[:])
+	return s
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func newDeployer() *Deployer {
+	return &Deployer{
+		Log:              quietLog(),
+		Download:         download.Options{ConnectTimeout: 5 * time.Second, Retries: 2, RetryInterval: 10 * time.Millisecond},
+		PermittedFormats: []string{"raw", "qcow2", "iso"},
+		Disk:             disk.Options{AllowFile: true},
+	}
+}
+
+// target makes a sparse file standing in for a disk.
+func target(t *testing.T, size int64) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "disk")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return p
+}
+
+// pattern makes image bytes with random runs and long zero runs, like a
+// real disk image.
+func pattern(size int) []byte {
+	b := make([]byte, size)
+	r := rand.New(rand.NewPCG(1, 2))
+	for off := 0; off < size; off += 1 << 20 {
+		if (off>>20)%3 == 1 {
+			continue // a zero MiB
+		}
+		end := min(off+(1<<20)-4096, size)
+		for i := off; i < end; i++ {
+			b[i] = byte(r.Uint32())
+		}
+	}
+	return b
+}
+
+func readBack(t *testing.T, path string, n int) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(f, b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func info(s *server, format string) *Info {
+	return &Info{ID: "disk.img", URLs: []string{s.url}, DiskFormat: format, OSHashAlgo: "sha256", OSHashValue: s.checksum}
+}
+
+func errType(err error) string {
+	if e := command.AsError(err); e != nil {
+		return e.Type
+	}
+	return ""
+}
+
+func TestWriteRawAndCompressed(t *testing.T) {
+	img := pattern(9<<20 + 512)
+	var gz, zs, xzb bytes.Buffer
+	gw := gzip.NewWriter(&gz)
+	gw.Write(img)
+	gw.Close()
+	zw, _ := zstd.NewWriter(&zs)
+	zw.Write(img)
+	zw.Close()
+	xw, _ := xz.NewWriter(&xzb)
+	xw.Write(img)
+	xw.Close()
+	for name, body := range map[string][]byte{"raw": img, "gzip": gz.Bytes(), "zstd": zs.Bytes(), "xz": xzb.Bytes()} {
+		t.Run(name, func(t *testing.T) {
+			s := serve(t, body)
+			dev := target(t, 32<<20)
+			res, err := newDeployer().Write(context.Background(), info(s, "raw"), dev, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := readBack(t, dev, len(img)); !bytes.Equal(got, img) {
+				t.Fatal("disk content differs from the image")
+			}
+			if res.Stats.Image != int64(len(img)) || !strings.Contains(res.Message("disk.img"), "written to device "+dev+" root_uuid=0x") {
+				t.Errorf("result = %+v, message %q", res.Stats, res.Message("disk.img"))
+			}
+		})
+	}
+}
+
+func TestResumeAfterDrop(t *testing.T) {
+	img := pattern(8 << 20)
+	s := serve(t, img)
+	s.dropAt.Store(3<<20 + 7)
+	dev := target(t, 16<<20)
+	if _, err := newDeployer().Write(context.Background(), info(s, "raw"), dev, ""); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(readBack(t, dev, len(img)), img) {
+		t.Fatal("disk content differs after a resumed download")
+	}
+	if s.ranges.Load() != 1 || s.gets.Load() != 2 {
+		t.Errorf("GETs %d (with Range %d), want a single resume", s.gets.Load(), s.ranges.Load())
+	}
+}
+
+func TestTruncatedWithoutRangeFails(t *testing.T) {
+	img := pattern(4 << 20)
+	s := serve(t, img)
+	s.noRange.Store(true)
+	s.dropAt.Store(1 << 20)
+	d := newDeployer()
+	d.Download.Retries = 0
+	// The first download is cut and cannot resume: the agent must start over
+	// once (a full download) and then succeed, never report the cut one.
+	dev := target(t, 8<<20)
+	if _, err := d.Write(context.Background(), info(s, "raw"), dev, ""); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(readBack(t, dev, len(img)), img) {
+		t.Fatal("disk content differs")
+	}
+}
+
+func TestChecksumMismatch(t *testing.T) {
+	img := pattern(2 << 20)
+	s := serve(t, img)
+	in := info(s, "raw")
+	in.OSHashValue = strings.Repeat("0", 64)
+	dev := target(t, 8<<20)
+	_, err := newDeployer().Write(context.Background(), in, dev, "")
+	if errType(err) != "ImageChecksumError" || !errors.Is(err, download.ErrChecksumMismatch) {
+		t.Fatalf("err = %v (%s)", err, errType(err))
+	}
+	if g := s.gets.Load(); g != 2 {
+		t.Errorf("%d downloads, want the image fetched twice at most", g)
+	}
+	// What did not verify must not stay bootable: the first MiB is wiped.
+	if got := readBack(t, dev, 1<<20); !bytes.Equal(got, make([]byte, 1<<20)) {
+		t.Error("an unverified image's first MiB is still on disk")
+	}
+}
+
+func TestFormatSafety(t *testing.T) {
+	qcow := []byte("QFI\xfb\x00\x00\x00\x03" + strings.Repeat("\x00", 4096))
+	for _, tc := range []struct {
+		name   string
+		body   []byte
+		format string
+		want   string
+	}{
+		{"qcow2 claiming raw", qcow, "raw", "InvalidImage"},
+		{"raw claiming qcow2", pattern(1 << 20), "qcow2", "InvalidImage"},
+		{"vmdk", append([]byte("KDMV"), make([]byte, 4096)...), "raw", "InvalidImage"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := serve(t, tc.body)
+			_, err := newDeployer().Write(context.Background(), info(s, tc.format), target(t, 8<<20), "")
+			if errType(err) != tc.want {
+				t.Fatalf("err = %v (%s), want %s", err, errType(err), tc.want)
+			}
+		})
+	}
+}
+
+func TestImageLargerThanDisk(t *testing.T) {
+	img := pattern(9 << 20)
+	s := serve(t, img)
+	dev := target(t, 8<<20)
+	_, err := newDeployer().Write(context.Background(), info(s, "raw"), dev, "")
+	if errType(err) != "ImageWriteError" || !errors.Is(err, disk.ErrTooSmall) {
+		t.Fatalf("err = %v (%s)", err, errType(err))
+	}
+	if got := readBack(t, dev, 1<<20); !bytes.Equal(got, make([]byte, 1<<20)) {
+		t.Error("something was written before the size check")
+	}
+}
+
+func TestInvalidInfoIs400(t *testing.T) {
+	_, err := newDeployer().Write(context.Background(), &Info{ID: "x"}, target(t, 1<<20), "")
+	if e := command.AsError(err); e == nil || e.Code != 400 {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func qemuImg(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("qemu-img", args...).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img %v: %v\n%s", args, err, out)
+	}
+}
+
+// TestWriteQCOW2 converts qcow2 images made by qemu-img from HTTP and checks
+// the disk against qemu-img's own raw conversion.
+func TestWriteQCOW2(t *testing.T) {
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		t.Skip("qemu-img not installed")
+	}
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "src.raw")
+	if err := os.WriteFile(raw, pattern(24<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"plain", nil},
+		{"zlib", []string{"-c"}},
+		{"zstd", []string{"-c", "-o", "compression_type=zstd"}},
+		{"v2 4k clusters", []string{"-o", "compat=0.10,cluster_size=4096"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := filepath.Join(t.TempDir(), "img.qcow2")
+			qemuImg(t, append(append([]string{"convert", "-f", "raw", "-O", "qcow2"}, tc.args...), raw, q)...)
+			body, err := os.ReadFile(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := filepath.Join(t.TempDir(), "want.raw")
+			qemuImg(t, "convert", "-f", "qcow2", "-O", "raw", q, want)
+			wantB, _ := os.ReadFile(want)
+			s := serve(t, body)
+			dev := target(t, 64<<20)
+			// Garbage on the "disk" first: zeros must really be written or skipped safely.
+			if err := os.WriteFile(dev, bytes.Repeat([]byte{0xAA}, 64<<20), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			res, err := newDeployer().Write(context.Background(), info(s, "qcow2"), dev, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := readBack(t, dev, len(wantB)); !bytes.Equal(got, wantB) {
+				t.Fatal("disk differs from qemu-img's conversion")
+			}
+			if res.Format != QCOW2 || s.gets.Load() != 1 {
+				t.Errorf("format %s, %d GETs: want one sequential download", res.Format, s.gets.Load())
+			}
+		})
+	}
+}
+
+func TestConfigDriveValue(t *testing.T) {
+	iso := append(make([]byte, 32769), []byte("CD001")...)
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	w.Write(iso)
+	w.Close()
+	d := newDeployer()
+	got, err := d.fetchConfigDrive(context.Background(), base64.StdEncoding.EncodeToString(gz.Bytes()), d.Download)
+	if err != nil || !bytes.Equal(got, iso) {
+		t.Fatalf("base64 gzip: %v", err)
+	}
+	s := serve(t, gz.Bytes())
+	got, err = d.fetchConfigDrive(context.Background(), s.url, d.Download)
+	if err != nil || !bytes.Equal(got, iso) {
+		t.Fatalf("URL: %v", err)
+	}
+	big := base64.StdEncoding.EncodeToString(make([]byte, 65<<20))
+	if _, err := d.fetchConfigDrive(context.Background(), big, d.Download); err == nil {
+		t.Fatal("a 65 MiB config drive was accepted")
+	}
+}

@@ -1,0 +1,74 @@
+package image
+
+import (
+	"context"
+	"errors"
+
+	"github.com/goipa/goipa/agent/command"
+	"github.com/goipa/goipa/hardware"
+)
+
+// RootDevice picks the device to write to from the node's root device hints.
+type RootDevice func(ctx context.Context, node map[string]any) (string, error)
+
+type prepareParams struct {
+	ImageInfo   *Info   `json:"image_info"`
+	ConfigDrive *string `json:"configdrive"`
+	Force       bool    `json:"force"`
+}
+
+func (p *prepareParams) Validate() error {
+	if p.ImageInfo == nil {
+		return errors.New("image_info is required")
+	}
+	return nil
+}
+
+// Register adds standby.prepare_image, standby.cache_image and
+// standby.get_partition_uuids, and the generic manager's write_image
+// deploy step, which Ironic's direct deploy runs in-band.
+func Register(r *command.Runner, g *hardware.Generic, d *Deployer, node func() map[string]any, root RootDevice) {
+	write := func(ctx context.Context, n map[string]any, p prepareParams) (string, error) {
+		if err := p.ImageInfo.Validate(d.MD5Enabled); err != nil {
+			return "", command.InvalidParams("%v", err)
+		}
+		dev, err := root(ctx, n)
+		if err != nil {
+			return "", err
+		}
+		cd := ""
+		if p.ConfigDrive != nil {
+			cd = *p.ConfigDrive
+		}
+		res, err := d.Write(ctx, p.ImageInfo, dev, cd)
+		if err != nil {
+			return "", err
+		}
+		return res.Message(p.ImageInfo.ID), nil
+	}
+	r.Register("standby", "prepare_image", command.Async(func(ctx context.Context, p prepareParams) (any, error) {
+		return write(ctx, node(), p)
+	}))
+	r.Register("standby", "cache_image", command.Async(func(ctx context.Context, p prepareParams) (any, error) {
+		p.ConfigDrive = nil
+		return write(ctx, node(), p)
+	}))
+	r.Register("standby", "get_partition_uuids", command.Sync(func(context.Context, struct{}) (any, error) {
+		return d.PartitionUUIDs(), nil
+	}))
+	g.Add(hardware.Deploy, hardware.Step{Interface: "deploy", Step: "write_image", Priority: 0}, func(ctx context.Context, req hardware.Request) (any, error) {
+		var p prepareParams
+		if err := req.DecodeArgs(&p); err != nil {
+			return nil, command.InvalidParams("write_image args: %v", err)
+		}
+		if err := p.Validate(); err != nil {
+			return nil, command.InvalidParams("write_image args: %v", err)
+		}
+		msg, err := write(ctx, req.Node, p)
+		if err != nil {
+			return nil, err
+		}
+		// IPA's write_image runs standby.prepare_image and returns its result.
+		return map[string]string{"result": "prepare_image: " + msg}, nil
+	})
+}

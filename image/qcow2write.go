@@ -1,0 +1,82 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/goipa/goipa/image/disk"
+	"github.com/goipa/goipa/image/download"
+	"github.com/goipa/goipa/image/qcow2"
+)
+
+// Memory for a qcow2 deploy: the stream window plus the converter's budget
+// stay well under the 64 MiB the agent allows itself.
+const (
+	qcow2Window = 16 << 20
+	qcow2Memory = 24 << 20
+)
+
+// writeQCOW2 converts a qcow2 image to the disk straight from the download:
+// one sequential pass, hashed as it goes, with bounded memory.
+func (d *Deployer) writeQCOW2(ctx context.Context, dk *disk.Disk, info *Info, v *download.Verifier, opts download.Options) (*Result, error) {
+	s, err := download.Open(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	if s.Size() <= 0 {
+		return nil, fmt.Errorf("%w: the server did not send the qcow2 image's size", ErrFormat)
+	}
+	h := v.Hash()
+	src := newStreamSource(ctx, s, h, qcow2Window, opts)
+	img, err := qcow2.Open(src, s.Size())
+	if err != nil {
+		if errors.Is(err, qcow2.ErrNotQcow2) {
+			return nil, fmt.Errorf("%w: image is not qcow2 but disk_format says qcow2", ErrFormat)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrFormat, err)
+	}
+	if err := d.checkFormat(QCOW2, "", info); err != nil {
+		return nil, err
+	}
+	w, err := dk.Writer(ctx, disk.WriterOptions{ImageSize: img.Size()})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errWriteSide, err)
+	}
+	stop := d.progress(ctx, info.ID, s.Progress, w.Stats)
+	qs, cerr := img.Convert(ctx, w, qcow2.Options{MaxMemory: qcow2Memory})
+	if cerr == nil {
+		// Unless the disk was zeroed up front, zero what follows the last data.
+		_, cerr = w.WriteAt(nil, img.Size())
+	}
+	stats, ferr := w.Finish()
+	stop()
+	if cerr != nil {
+		return nil, classifyConvert(cerr)
+	}
+	if ferr != nil {
+		return nil, fmt.Errorf("%w: %w", errWriteSide, ferr)
+	}
+	if err := src.finish(); err != nil {
+		return nil, err
+	}
+	if err := v.Verify(h.Sum(nil)); err != nil {
+		return nil, err
+	}
+	d.Log.Info("qcow2 converted", "virtual_size", img.Size(), "data", qs.DataBytes, "zero", qs.ZeroBytes,
+		"source", s.Size(), "refetched", src.refetched, "peak_buffer", qs.PeakBuffer)
+	return &Result{Stats: stats, Format: QCOW2}, nil
+}
+
+// classifyConvert tells bad qcow2 metadata (an invalid image) from download
+// and disk failures.
+func classifyConvert(err error) error {
+	for _, e := range []error{qcow2.ErrInvalid, qcow2.ErrUnsupported, qcow2.ErrBackingFile, qcow2.ErrExternalDataFile,
+		qcow2.ErrEncrypted, qcow2.ErrMarkedCorrupt} {
+		if errors.Is(err, e) {
+			return fmt.Errorf("%w: %w", ErrFormat, err)
+		}
+	}
+	return err
+}
