@@ -27,7 +27,8 @@ func (p *prepareParams) Validate() error {
 // Register adds standby.prepare_image, standby.cache_image and
 // standby.get_partition_uuids, and the generic manager's write_image
 // deploy step, which Ironic's direct deploy runs in-band.
-func Register(r *command.Runner, g *hardware.Generic, d *Deployer, node func() map[string]any, root RootDevice) {
+// image.install_bootloader is registered when b is not nil.
+func Register(r *command.Runner, g *hardware.Generic, d *Deployer, b *Bootloader, node func() map[string]any, root RootDevice) {
 	write := func(ctx context.Context, n map[string]any, p prepareParams) (string, error) {
 		if err := p.ImageInfo.Validate(d.MD5Enabled); err != nil {
 			return "", command.InvalidParams("%v", err)
@@ -71,4 +72,19 @@ func Register(r *command.Runner, g *hardware.Generic, d *Deployer, node func() m
 		// IPA's write_image runs standby.prepare_image and returns its result.
 		return map[string]string{"result": "prepare_image: " + msg}, nil
 	})
+	if b == nil {
+		return
+	}
+	r.Register("image", "install_bootloader", command.Async(func(ctx context.Context, p BootloaderParams) (any, error) {
+		dev, err := root(ctx, node())
+		if err != nil {
+			return nil, err
+		}
+		msg, err := b.Install(ctx, dev, p)
+		if err != nil && p.IgnoreBootloaderFailure != nil && *p.IgnoreBootloaderFailure {
+			d.Log.Warn("ignoring the bootloader failure as asked", "error", err)
+			return "bootloader installation failed and was ignored: " + err.Error(), nil
+		}
+		return msg, err
+	}))
 }

@@ -1,0 +1,217 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"regexp"
+	"strings"
+	"unicode/utf16"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/goipa/goipa/agent/command"
+	"github.com/goipa/goipa/image/disk"
+	"github.com/goipa/goipa/internal/runner"
+)
+
+// Bootloader installs UEFI boot entries for a deployed whole-disk image, as
+// IPA's image.install_bootloader does with efibootmgr.
+type Bootloader struct {
+	Run runner.Runner
+	// EFIRoot is /sys/firmware/efi: the node booted UEFI when it exists.
+	EFIRoot string
+	Disk    disk.Options
+	// Mount makes the ESP's files readable; nil mounts it read-only (vfat).
+	Mount func(dev string) (fsys fs.FS, unmount func(), err error)
+}
+
+// BootloaderParams are install_bootloader's parameters.
+type BootloaderParams struct {
+	RootUUID                string  `json:"root_uuid"`
+	EFISystemPartUUID       *string `json:"efi_system_part_uuid"`
+	PrepBootPartUUID        *string `json:"prep_boot_part_uuid"`
+	TargetBootMode          string  `json:"target_boot_mode"`
+	IgnoreBootloaderFailure *bool   `json:"ignore_bootloader_failure"`
+}
+
+// loader is one boot entry to create: a path on the ESP and its label.
+type loader struct {
+	Path  string // \EFI\debian\shimx64.efi
+	Label string
+}
+
+// Install installs the boot entries on device. In BIOS mode a whole-disk
+// image carries its own boot code, so there is nothing to do, as in IPA.
+func (b *Bootloader) Install(ctx context.Context, device string, p BootloaderParams) (string, error) {
+	if _, err := os.Stat(b.EFIRoot); err != nil {
+		return "whole-disk image in BIOS mode: nothing to install", nil
+	}
+	dk, err := disk.Open(device, b.Disk)
+	if err != nil {
+		return "", command.Typed("DeviceNotFound", "Error finding the disk or partition device to deploy the image onto", err)
+	}
+	t, err := dk.Partitions()
+	dk.Close()
+	if err != nil {
+		return "", bootloaderErr(err)
+	}
+	var esp *disk.Partition
+	for i, part := range t.Partitions {
+		if part.ESP || (p.EFISystemPartUUID != nil && strings.EqualFold(part.PartUUID, *p.EFISystemPartUUID)) {
+			esp = &t.Partitions[i]
+			break
+		}
+	}
+	if esp == nil {
+		return "", bootloaderErr(fmt.Errorf("no EFI system partition on %s", device))
+	}
+	mount := b.Mount
+	if mount == nil {
+		mount = mountVFAT
+	}
+	fsys, unmount, err := mount(esp.Device)
+	if err != nil {
+		return "", bootloaderErr(fmt.Errorf("mounting the ESP %s: %w", esp.Device, err))
+	}
+	loaders, err := findLoaders(fsys)
+	unmount()
+	if err != nil {
+		return "", bootloaderErr(err)
+	}
+	entries, err := b.Run.Run(ctx, runner.Command("efibootmgr", "-v"))
+	if err != nil {
+		return "", bootloaderErr(err)
+	}
+	for _, l := range loaders {
+		for _, num := range entriesLabelled(string(entries), l.Label) {
+			if _, err := b.Run.Run(ctx, runner.Command("efibootmgr", "-b", num, "-B")); err != nil {
+				return "", bootloaderErr(err)
+			}
+		}
+		if _, err := b.Run.Run(ctx, runner.Command("efibootmgr", "-v", "-c", "-d", device, "-p", fmt.Sprint(esp.Number),
+			"-w", "-L", l.Label, "-l", l.Path)); err != nil {
+			return "", bootloaderErr(err)
+		}
+	}
+	return fmt.Sprintf("UEFI boot entries %v installed for %s", loaders, device), nil
+}
+
+func bootloaderErr(err error) error {
+	return command.Typed("CommandExecutionError", "Installing the bootloader failed", err)
+}
+
+var bootEntryRE = regexp.MustCompile(`(?m)^Boot([0-9A-Fa-f]{4})\*? (.+?)(\t|\s+HD\(|\s+PciRoot|$)`)
+
+// entriesLabelled returns the numbers of the NVRAM entries with that label,
+// which are replaced rather than duplicated on a redeploy.
+func entriesLabelled(efibootmgrV, label string) []string {
+	var nums []string
+	for _, m := range bootEntryRE.FindAllStringSubmatch(efibootmgrV, -1) {
+		if strings.TrimSpace(m[2]) == label {
+			nums = append(nums, m[1])
+		}
+	}
+	return nums
+}
+
+// Fallback loaders, in IPA's order of preference.
+var efiLoaders = []string{"shimx64.efi", "grubx64.efi", "bootx64.efi"}
+
+// findLoaders picks what to boot: a BOOTX64.CSV (UTF-16, "loader,label,…")
+// in any vendor directory names the loaders and their labels; otherwise the
+// first known loader found, labelled "ironic1" as IPA does.
+func findLoaders(fsys fs.FS) ([]loader, error) {
+	var csvs, found []string
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if strings.Count(p, "/") > 2 {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		name := strings.ToLower(d.Name())
+		dir := strings.ToLower(path.Dir(p))
+		if dir == "." || !strings.HasPrefix(dir, "efi/") {
+			return nil
+		}
+		if name == "bootx64.csv" {
+			csvs = append(csvs, p)
+		}
+		for _, l := range efiLoaders {
+			if name == l {
+				found = append(found, p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range csvs {
+		b, err := fs.ReadFile(fsys, c)
+		if err != nil {
+			return nil, err
+		}
+		var out []loader
+		for _, line := range strings.Split(decodeUTF16(b), "\n") {
+			f := strings.Split(strings.TrimSpace(line), ",")
+			if len(f) < 2 || f[0] == "" {
+				continue
+			}
+			out = append(out, loader{Path: efiPath(path.Join(path.Dir(c), f[0])), Label: strings.TrimSpace(f[1])})
+		}
+		if len(out) > 0 {
+			return out, nil
+		}
+	}
+	for _, l := range efiLoaders {
+		for _, p := range found {
+			// The removable-media fallback in EFI/BOOT is only used when
+			// nothing vendor-specific exists.
+			if strings.EqualFold(path.Base(p), l) && !strings.EqualFold(path.Dir(p), "efi/boot") {
+				return []loader{{Path: efiPath(p), Label: "ironic1"}}, nil
+			}
+		}
+	}
+	for _, p := range found {
+		if strings.EqualFold(path.Dir(p), "efi/boot") {
+			return []loader{{Path: efiPath(p), Label: "ironic1"}}, nil
+		}
+	}
+	return nil, errors.New("no UEFI boot loader found on the EFI system partition")
+}
+
+func efiPath(p string) string { return `\` + strings.ReplaceAll(p, "/", `\`) }
+
+// decodeUTF16 reads a BOOTX64.CSV: UTF-16LE with a byte order mark.
+func decodeUTF16(b []byte) string {
+	b = bytes.TrimPrefix(b, []byte{0xff, 0xfe})
+	u := make([]uint16, len(b)/2)
+	for i := range u {
+		u[i] = uint16(b[2*i]) | uint16(b[2*i+1])<<8
+	}
+	return strings.ReplaceAll(string(utf16.Decode(u)), "\r", "")
+}
+
+func mountVFAT(dev string) (fs.FS, func(), error) {
+	dir, err := os.MkdirTemp("", "goipa-esp-")
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := unix.Mount(dev, dir, "vfat", unix.MS_RDONLY, ""); err != nil {
+		os.Remove(dir)
+		return nil, nil, err
+	}
+	return os.DirFS(dir), func() {
+		_ = unix.Unmount(dir, 0)
+		os.Remove(dir)
+	}, nil
+}

@@ -1,0 +1,107 @@
+package image
+
+import (
+	"context"
+	"encoding/binary"
+	"io/fs"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"unicode/utf16"
+
+	"github.com/goipa/goipa/image/disk"
+	"github.com/goipa/goipa/internal/runner/runnertest"
+)
+
+func utf16le(s string) []byte {
+	b := []byte{0xff, 0xfe}
+	for _, r := range utf16.Encode([]rune(s)) {
+		b = binary.LittleEndian.AppendUint16(b, r)
+	}
+	return b
+}
+
+func TestFindLoaders(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fs   fstest.MapFS
+		want []loader
+	}{
+		{"csv", fstest.MapFS{
+			"EFI/debian/BOOTX64.CSV": {Data: utf16le("shimx64.efi,debian,,This is the boot entry for debian\r\n")},
+			"EFI/debian/shimx64.efi": {},
+			"EFI/BOOT/BOOTX64.EFI":   {},
+		}, []loader{{`\EFI\debian\shimx64.efi`, "debian"}}},
+		{"shim over grub", fstest.MapFS{
+			"EFI/ubuntu/grubx64.efi": {},
+			"EFI/ubuntu/shimx64.efi": {},
+			"EFI/BOOT/BOOTX64.EFI":   {},
+		}, []loader{{`\EFI\ubuntu\shimx64.efi`, "ironic1"}}},
+		{"removable path only", fstest.MapFS{
+			"EFI/BOOT/BOOTX64.EFI": {},
+		}, []loader{{`\EFI\BOOT\BOOTX64.EFI`, "ironic1"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := findLoaders(tc.fs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tc.want) || got[0] != tc.want[0] {
+				t.Errorf("loaders = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if _, err := findLoaders(fstest.MapFS{"README": {}}); err == nil {
+		t.Error("an ESP without loaders was accepted")
+	}
+}
+
+func TestEntriesLabelled(t *testing.T) {
+	out := "BootCurrent: 0001\nBootOrder: 0003,0001\nBoot0001* UEFI QEMU HARDDISK\tPciRoot(0x0)/Pci(0x1,0x1)\nBoot0003* ironic1\tHD(1,GPT,aa,0x800,0x100000)/File(\\EFI\\BOOT\\BOOTX64.EFI)\nBoot0004 ironic1\tHD(1,GPT,bb)\n"
+	if got := entriesLabelled(out, "ironic1"); len(got) != 2 || got[0] != "0003" || got[1] != "0004" {
+		t.Errorf("entries = %v", got)
+	}
+	if got := entriesLabelled(out, "debian"); len(got) != 0 {
+		t.Errorf("entries = %v", got)
+	}
+}
+
+func TestInstallUEFI(t *testing.T) {
+	if _, err := exec.LookPath("sgdisk"); err != nil {
+		t.Skip("sgdisk not installed")
+	}
+	dev := target(t, 64<<20)
+	if out, err := exec.Command("sgdisk", "-n", "1:2048:+16M", "-t", "1:EF00", "-n", "2:0:0", dev).CombinedOutput(); err != nil {
+		t.Fatalf("sgdisk: %v %s", err, out)
+	}
+	fake := &runnertest.Fake{Responses: map[string]runnertest.Response{
+		"efibootmgr -v": {Stdout: "BootOrder: 0000\nBoot0000* debian\tHD(1,GPT,x)/File(\\EFI\\debian\\shimx64.efi)\n"},
+		"efibootmgr *":  {},
+	}}
+	var mounted string
+	b := &Bootloader{Run: fake, EFIRoot: t.TempDir(), Disk: disk.Options{AllowFile: true},
+		Mount: func(dev string) (fs.FS, func(), error) {
+			mounted = dev
+			return fstest.MapFS{"EFI/debian/BOOTX64.CSV": {Data: utf16le("shimx64.efi,debian,,x\n")}}, func() {}, nil
+		}}
+	if _, err := b.Install(context.Background(), dev, BootloaderParams{TargetBootMode: "uefi"}); err != nil {
+		t.Fatal(err)
+	}
+	if mounted != dev+"1" {
+		t.Errorf("mounted %q, want the ESP %s1", mounted, dev)
+	}
+	want := []string{"efibootmgr -v", "efibootmgr -b 0000 -B",
+		"efibootmgr -v -c -d " + dev + " -p 1 -w -L debian -l \\EFI\\debian\\shimx64.efi"}
+	if got := fake.Argvs(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("commands:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// BIOS: nothing to do, nothing run.
+	fake.Calls = nil
+	b.EFIRoot = filepath.Join(t.TempDir(), "absent")
+	if _, err := b.Install(context.Background(), dev, BootloaderParams{}); err != nil || len(fake.Calls) != 0 {
+		t.Errorf("BIOS install: %v, %v", err, fake.Argvs())
+	}
+}
