@@ -7,7 +7,7 @@ GOFLAGS  ?=
 export CGO_ENABLED = 0
 export GOAMD64 = v1
 
-.PHONY: all build test unit-test clean deps-ironic
+.PHONY: all build test unit-test clean deps-test deps-ironic
 all: build
 
 build:
@@ -19,7 +19,7 @@ unit-test:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
-test: deps-ironic unit-test
+test: deps-test deps-ironic unit-test
 
 # Debian's real Ironic for the end-to-end tests (e2e/). The packages' services
 # are not started: the tests run their own all-in-one `ironic` on 127.0.0.1.
@@ -28,6 +28,12 @@ $(APT_STAMP):
 	@mkdir -p $(OUT)
 	apt-get update -qq
 	touch $@
+
+# Tools the disk, image and RAID tests check their work with (and qemu-img,
+# the oracle for qcow2).
+DEPS_TEST := qemu-utils gdisk fdisk dosfstools mtools genisoimage e2fsprogs util-linux mdadm
+deps-test: $(APT_STAMP)
+	@dpkg -s $(DEPS_TEST) >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEPS_TEST)
 
 deps-ironic: $(APT_STAMP)
 	@test -x /usr/bin/ironic || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
