@@ -1,0 +1,112 @@
+package hardware
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+)
+
+// Interfaces lists the NICs as IPA's list_network_interfaces: the
+// /sys/class/net entries with a device link, VLANs (name.N) and bonds.
+// NICs whose MAC is locally administered with a leading "fa:" are left out,
+// as IPA ignores them.
+func Interfaces(r Root, lldp map[string][]TLV) ([]Interface, error) {
+	dir := r.sys("class/net")
+	names := listNames(dir)
+	if names == nil {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("listing interfaces: %w", err)
+		}
+	}
+	out := []Interface{}
+	for _, name := range names {
+		nd := filepath.Join(dir, name)
+		_, vlan, _ := strings.Cut(name, ".")
+		isVLAN := vlan != "" && strings.Trim(vlan, "0123456789") == ""
+		if !isVLAN && !exists(filepath.Join(nd, "device")) && !exists(filepath.Join(nd, "bonding")) {
+			continue
+		}
+		mac := macAddress(r, name, nd)
+		if mac == "" || strings.HasPrefix(mac, "fa:") {
+			continue
+		}
+		i := Interface{
+			Name:       name,
+			MACAddress: mac,
+			HasCarrier: readBool(filepath.Join(nd, "carrier")),
+			LLDP:       lldp[name],
+			Vendor:     readOptional(filepath.Join(nd, "device/vendor")),
+			Product:    readOptional(filepath.Join(nd, "device/device")),
+			PCIAddress: linkBase(filepath.Join(nd, "device")),
+			Driver:     linkBase(filepath.Join(nd, "device/driver")),
+		}
+		if speed, ok := readInt(filepath.Join(nd, "speed")); ok && speed > 0 {
+			i.SpeedMbps = ptr(int(speed))
+		}
+		if r.live() {
+			i.IPv4Address, i.IPv6Address = addresses(name)
+		}
+		out = append(out, i)
+	}
+	return out, nil
+}
+
+// macAddress prefers the permanent address, as IPA (ethtool) does: a bond
+// member otherwise shows the bond's MAC.
+func macAddress(r Root, name, dir string) string {
+	if r.live() {
+		if l, err := netlink.LinkByName(name); err == nil && len(l.Attrs().PermHWAddr) > 0 && !allZero(l.Attrs().PermHWAddr) {
+			return l.Attrs().PermHWAddr.String()
+		}
+	}
+	mac, _ := readString(filepath.Join(dir, "address"))
+	return strings.ToLower(mac)
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// addresses returns the interface's first IPv4 and IPv6 address; a
+// link-local IPv6 address carries its zone, as psutil reports it.
+func addresses(name string) (v4, v6 *string) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return nil, nil
+	}
+	addrs, _ := ifi.Addrs()
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		switch {
+		case ipn.IP.To4() != nil && v4 == nil:
+			v4 = ptr(ipn.IP.String())
+		case ipn.IP.To4() == nil && v6 == nil:
+			s := ipn.IP.String()
+			if ipn.IP.IsLinkLocalUnicast() {
+				s += "%" + name
+			}
+			v6 = &s
+		}
+	}
+	return v4, v6
+}
+
+func linkBase(path string) *string {
+	t, err := os.Readlink(path)
+	if err != nil {
+		return nil
+	}
+	return ptr(filepath.Base(t))
+}
