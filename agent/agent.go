@@ -6,6 +6,7 @@ package agent
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,9 @@ import (
 	"github.com/goipa/goipa/agent/steps"
 	"github.com/goipa/goipa/agent/tlsconf"
 	"github.com/goipa/goipa/hardware"
+	"github.com/goipa/goipa/image"
+	"github.com/goipa/goipa/image/download"
+	"github.com/goipa/goipa/internal/runner"
 )
 
 // Version is reported as agent_version. It reads as an IPA release newer than
@@ -80,14 +84,27 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.started = time.Now()
 	a.setToken(cfg.AgentToken)
 
-	runner := command.NewRunner(ctx, log)
-	steps.Register(runner, hardware.Select(hardware.NewGeneric()))
-	standby.Register(runner, a.Machine)
-	logs.Register(runner, &logs.Collector{Ring: a.Ring})
+	cmds := command.NewRunner(ctx, log)
+	generic := hardware.NewGeneric()
+	var node atomic.Pointer[map[string]any]
+	deployer, err := a.newDeployer()
+	if err != nil {
+		return err
+	}
+	image.Register(cmds, generic, deployer, &image.Bootloader{Run: runner.Exec{}, EFIRoot: "/sys/firmware/efi"},
+		func() map[string]any {
+			if n := node.Load(); n != nil {
+				return *n
+			}
+			return nil
+		}, a.rootDevice)
+	steps.Register(cmds, hardware.Select(generic))
+	standby.Register(cmds, a.Machine)
+	logs.Register(cmds, &logs.Collector{Ring: a.Ring})
 	locked := make(chan struct{})
 	var lockOnce sync.Once
 	lockdown := func() { lockOnce.Do(func() { close(locked) }) }
-	runner.Register("system", "lockdown", command.Sync(func(context.Context, struct{}) (any, error) {
+	cmds.Register("system", "lockdown", command.Sync(func(context.Context, struct{}) (any, error) {
 		log.Warn("lockdown requested: the API stops after this answer")
 		// The answer must reach the conductor before the API goes away.
 		time.AfterFunc(500*time.Millisecond, lockdown)
@@ -98,7 +115,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		ic     *ironic.Client
 		lookup *ironic.LookupResult
 		maxVer ironic.Version
-		err    error
 	)
 	if len(cfg.APIURL) > 0 {
 		if ic, err = a.ironicClient(); err != nil {
@@ -125,6 +141,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.setToken(tok)
 		log.Info("node found", "node", lookup.Node.UUID, "heartbeat_timeout", lookup.Config.HeartbeatTimeout)
+		n := map[string]any{"uuid": lookup.Node.UUID, "properties": lookup.Node.Properties,
+			"instance_info": lookup.Node.InstanceInfo, "driver_internal_info": lookup.Node.DriverInternalInfo}
+		node.Store(&n)
+		applyLookup(deployer, lookup.Config)
 	} else {
 		log.Warn("no ipa-api-url: serving the command API without lookup or heartbeats")
 	}
@@ -154,7 +174,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	srv := &http.Server{
-		Handler:   (&api.Server{Runner: runner, Version: Version, StartedAt: a.started, Token: a.currentToken, Seen: seen, Log: log}).Handler(),
+		Handler:   (&api.Server{Runner: cmds, Version: Version, StartedAt: a.started, Token: a.currentToken, Seen: seen, Log: log}).Handler(),
 		TLSConfig: tlsCfg,
 		ErrorLog:  slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -175,7 +195,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			return ironic.HeartbeatRequest{CallbackURL: callback, AgentToken: a.currentToken(), AgentVersion: Version, AgentVerifyCA: verifyCA}
 		})
 		hb.Store(h)
-		runner.AsyncDone = h.Force
+		cmds.AsyncDone = h.Force
 		go h.Run(ctx)
 	}
 
@@ -192,6 +212,72 @@ func (a *Agent) Run(ctx context.Context) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdown)
+}
+
+// newDeployer configures image writing from the agent's options.
+func (a *Agent) newDeployer() (*image.Deployer, error) {
+	cfg := a.Config
+	tc, err := tlsconf.ClientConfig(cfg.Insecure, cfg.CAFile, cfg.CertFile, cfg.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	d := &image.Deployer{
+		Log: a.Log,
+		Download: download.Options{
+			TLS:            tc,
+			ConnectTimeout: cfg.ImageDownloadConnectionTimeout,
+			Retries:        cfg.ImageDownloadConnectionRetries,
+			RetryInterval:  cfg.ImageDownloadConnectionRetryInterval,
+			MaxDuration:    cfg.ImageDownloadMaxDuration,
+		},
+		MD5Enabled:            cfg.MD5Enabled,
+		PermittedFormats:      cfg.PermittedImageFormats,
+		DisableDeepInspection: cfg.DisableDeepImageInspection,
+		ConfigDriveRebuild:    cfg.ConfigDriveRebuild,
+	}
+	if cfg.ImageServerAuthStrategy == "http_basic" {
+		d.Download.BasicUser, d.Download.BasicPassword = cfg.ImageServerUser, cfg.ImageServerPassword
+	}
+	return d, nil
+}
+
+// applyLookup takes the image settings Ironic sends at lookup, as IPA's
+// process_lookup_data does; keys an older Ironic does not send keep the
+// agent's own values.
+func applyLookup(d *image.Deployer, c ironic.Config) {
+	var raw map[string]json.RawMessage
+	_ = json.Unmarshal(c.Raw, &raw)
+	if _, ok := raw["agent_md5_checksum_enable"]; ok {
+		d.MD5Enabled = c.AgentMD5ChecksumEnable
+	}
+	if _, ok := raw["disable_deep_image_inspection"]; ok {
+		d.DisableDeepInspection = c.DisableDeepImageInspection
+	}
+	if len(c.PermittedImageFormats) > 0 {
+		d.PermittedFormats = c.PermittedImageFormats
+	}
+}
+
+// rootDevice picks the disk to deploy to from the node's root device
+// hints and skip list, as IPA's get_os_install_device.
+func (a *Agent) rootDevice(_ context.Context, node map[string]any) (string, error) {
+	devs, err := hardware.ListBlockDevices(hardware.BlockOptions{Root: hardware.Root{Sys: a.SysfsRoot}})
+	if err != nil {
+		return "", err
+	}
+	hints, err := hardware.RootDeviceHints(node)
+	if err != nil {
+		return "", command.InvalidParams("%v", err)
+	}
+	skip, _, err := hardware.SkipList(node)
+	if err != nil {
+		return "", command.InvalidParams("%v", err)
+	}
+	dev, err := hardware.SelectRootDevice(devs, hints, hardware.SelectOptions{Skip: skip})
+	if err != nil {
+		return "", command.Typed("DeviceNotFound", "Error finding the disk or partition device to deploy the image onto", err)
+	}
+	return dev.Name, nil
 }
 
 func (a *Agent) ironicClient() (*ironic.Client, error) {

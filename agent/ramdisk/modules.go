@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/u-root/u-root/pkg/kmodule"
 )
@@ -29,7 +31,16 @@ type moduleTree struct {
 	deps    map[string][]string // module → modules it needs (modules.dep)
 	softPre map[string][]string // module → names or aliases to load before it
 	aliases map[string][]string // exact alias → modules, in file order
+	devices []devicePattern     // modalias globs of device drivers
 }
+
+// devicePattern is a modules.alias glob for a device on a coldplug bus.
+type devicePattern struct{ glob, module string }
+
+// coldplugBuses are the buses whose drivers load only when a device on them
+// matches: loading every NIC and HBA driver of the list would cost seconds of
+// signature checks under emulation for hardware that is not there.
+var coldplugBuses = []string{"pci:", "virtio:"}
 
 func readModuleTree(dir string) (*moduleTree, error) {
 	t := &moduleTree{deps: map[string][]string{}, softPre: map[string][]string{}, aliases: map[string][]string{}}
@@ -70,8 +81,16 @@ func readModuleTree(dir string) (*moduleTree, error) {
 	})
 	_ = eachLine(filepath.Join(dir, "modules.alias"), func(line string) {
 		f := strings.Fields(line)
-		if len(f) == 3 && f[0] == "alias" && !strings.ContainsAny(f[1], "*?[") {
+		if len(f) != 3 || f[0] != "alias" {
+			return
+		}
+		if !strings.ContainsAny(f[1], "*?[") {
 			t.aliases[f[1]] = append(t.aliases[f[1]], moduleName(f[2]))
+		}
+		for _, bus := range coldplugBuses {
+			if strings.HasPrefix(f[1], bus) {
+				t.devices = append(t.devices, devicePattern{glob: f[1], module: moduleName(f[2])})
+			}
 		}
 	})
 	return t, nil
@@ -137,6 +156,52 @@ func (t *moduleTree) resolve(s string) []string {
 	return t.aliases[s]
 }
 
+// isDriver reports whether name drives devices on a coldplug bus.
+func (t *moduleTree) isDriver(name string) bool {
+	for _, p := range t.devices {
+		if p.module == name {
+			return true
+		}
+	}
+	return false
+}
+
+// matching returns the modules among candidates whose aliases match one of
+// the devices' modalias strings (as udev's coldplug would), in candidate order.
+func (t *moduleTree) matching(candidates, modaliases []string) []string {
+	hit := map[string]bool{}
+	for _, p := range t.devices {
+		if hit[p.module] {
+			continue
+		}
+		for _, a := range modaliases {
+			if ok, _ := path.Match(p.glob, a); ok {
+				hit[p.module] = true
+				break
+			}
+		}
+	}
+	var out []string
+	for _, c := range candidates {
+		if hit[moduleName(c)] {
+			out = append(out, moduleName(c))
+		}
+	}
+	return out
+}
+
+// deviceModaliases reads the modalias of every device under sysfs/bus.
+func deviceModaliases(sysfs string) []string {
+	files, _ := filepath.Glob(filepath.Join(sysfs, "bus/*/devices/*/modalias"))
+	var out []string
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil {
+			out = append(out, strings.TrimSpace(string(b)))
+		}
+	}
+	return out
+}
+
 // readModuleList reads a module list: one name per line, '#' comments.
 func readModuleList(path string) ([]string, error) {
 	var names []string
@@ -152,31 +217,102 @@ func readModuleList(path string) ([]string, error) {
 	return names, nil
 }
 
-// loadModules loads the image's module list in order. A module that fails to
-// load (no such hardware, CPU lacks the instructions) is logged and skipped;
-// only a missing list or tree is an error.
-func loadModules(ctx context.Context, log *slog.Logger, opts options, cmdline map[string]string, root, kver string) error {
-	dir := filepath.Join(root, "lib/modules", kver)
-	tree, err := readModuleTree(dir)
+// loader loads the image's module list: drivers only for the devices present
+// (NICs first: the network is what the boot waits for), the other modules
+// unconditionally.
+// A module that fails to load (CPU lacks the instructions, device refuses)
+// is logged and skipped; only a missing list or tree is an error.
+type loader struct {
+	log     *slog.Logger
+	tree    *moduleTree
+	prober  *kmodule.Prober
+	sysfs   string
+	params  map[string]string // kernel command line, for name.param=value
+	drivers []string          // listed modules that need a device
+	others  []string          // listed modules loaded unconditionally
+	skip    map[string]bool
+	tried   map[string]bool // drivers coldplug has loaded or failed to
+}
+
+// newLoader reads the module list and tree under probe.RootDir.
+func newLoader(log *slog.Logger, opts options, cmdline map[string]string, sysfs string, probe kmodule.ProbeOpts) (*loader, error) {
+	tree, err := readModuleTree(filepath.Join(probe.RootDir, "lib/modules", probe.KVer))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	wanted, err := readModuleList(filepath.Join(root, moduleListPath))
+	wanted, err := readModuleList(filepath.Join(probe.RootDir, moduleListPath))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	prober, err := kmodule.NewProber(kmodule.ProbeOpts{RootDir: root, KVer: kver})
+	prober, err := kmodule.NewProber(probe)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrNoModules, err)
+		return nil, fmt.Errorf("%w: %w", ErrNoModules, err)
 	}
-	for _, name := range tree.loadOrder(wanted, opts.blacklist) {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	l := &loader{log: log, tree: tree, prober: prober, sysfs: sysfs, params: cmdline, skip: opts.blacklist, tried: map[string]bool{}}
+	for _, w := range wanted {
+		if tree.isDriver(moduleName(w)) {
+			l.drivers = append(l.drivers, w)
+		} else {
+			l.others = append(l.others, w)
 		}
-		if err := prober.Probe(name, moduleParams(name, cmdline)); err != nil {
-			log.Debug("ramdisk: module not loaded", "module", name, "err", err)
+	}
+	return l, nil
+}
+
+// coldplug loads the drivers whose devices are present and pass keep (nil:
+// all), again and again while loading one makes new devices appear
+// (virtio_pci, then virtio_net). Calls must not overlap.
+func (l *loader) coldplug(ctx context.Context, keep func(modalias string) bool) error {
+	for {
+		var present []string
+		for _, a := range deviceModaliases(l.sysfs) {
+			if keep == nil || keep(a) {
+				present = append(present, a)
+			}
+		}
+		var fresh []string
+		for _, m := range l.tree.matching(l.drivers, present) {
+			if !l.tried[m] {
+				l.tried[m] = true
+				fresh = append(fresh, m)
+			}
+		}
+		if len(fresh) == 0 {
+			return nil
+		}
+		if err := l.load(ctx, fresh); err != nil {
+			return err
+		}
+	}
+}
+
+// isNetDevice matches the modalias of a network controller: PCI base class
+// 02, or virtio device 1 (virtio-net).
+func isNetDevice(modalias string) bool {
+	switch {
+	case strings.HasPrefix(modalias, "pci:"):
+		return strings.Contains(modalias, "bc02sc")
+	case strings.HasPrefix(modalias, "virtio:"):
+		return strings.HasPrefix(modalias, "virtio:d00000001v")
+	}
+	return false
+}
+
+// rest loads the listed modules that drive no coldplug device: SCSI disk
+// and CD drivers, md and its personalities, file systems.
+func (l *loader) rest(ctx context.Context) error { return l.load(ctx, l.others) }
+
+func (l *loader) load(ctx context.Context, names []string) error {
+	for _, name := range l.tree.loadOrder(names, l.skip) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		start := time.Now()
+		if err := l.prober.Probe(name, moduleParams(name, l.params)); err != nil {
+			l.log.Debug("ramdisk: module not loaded", "module", name, "err", err)
 			continue
 		}
+		l.log.Debug("ramdisk: module loaded", "module", name, "elapsed", time.Since(start).Round(time.Millisecond))
 	}
 	return nil
 }

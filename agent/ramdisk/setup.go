@@ -10,20 +10,24 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/u-root/u-root/pkg/kmodule"
 	"golang.org/x/sys/unix"
 )
 
-// Setup prepares the ramdisk, in order: mounts (/run), kernel modules from
-// the image's list (soft dependencies first), the network (static with
+// Setup prepares the ramdisk, in order: mounts (/run), the drivers of the
+// image's module list for the NICs present, the network (static with
 // goipa.net=static or goipa.ip=, else DHCP on every NIC, BOOTIF first), the
 // host name and, with ipa-ntp-server, the clock. cmdline holds the kernel
 // parameters (key=value words). It returns once the primary NIC is
-// configured; DHCP on the other NICs goes on in the background until ctx
-// ends. Every step runs even when an earlier one failed; the error joins all
-// failures, and the agent can usually still serve.
+// configured. Two things go on in the background until done or ctx ends:
+// DHCP on the other NICs, and loading the rest of the module list (drivers
+// for the other devices present, md, file systems; soft dependencies first;
+// see WaitModules). Every step runs even when an earlier one failed; the
+// error joins all failures, and the agent can usually still serve.
 func Setup(ctx context.Context, log *slog.Logger, cmdline map[string]string) error {
 	start := time.Now()
 	opts, err := parseOptions(cmdline)
@@ -43,13 +47,35 @@ func Setup(ctx context.Context, log *slog.Logger, cmdline map[string]string) err
 	var uts unix.Utsname
 	_ = unix.Uname(&uts)
 	kver := unix.ByteSliceToString(uts.Release[:])
-	if err := loadModules(ctx, log, opts, cmdline, "/", kver); err != nil {
+	mods, err := newLoader(log, opts, cmdline, "/sys", kmodule.ProbeOpts{RootDir: "/", KVer: kver})
+	if err != nil {
+		errs = append(errs, err)
+	} else if err := mods.coldplug(ctx, isNetDevice); err != nil {
 		errs = append(errs, err)
 	}
-	if err := doMounts(lateMounts); err != nil {
-		errs = append(errs, err)
-	}
-	log.Info("ramdisk: modules loaded", "kernel", kver, "elapsed", time.Since(start).Round(time.Millisecond))
+	log.Info("ramdisk: NIC drivers loaded", "kernel", kver, "elapsed", time.Since(start).Round(time.Millisecond))
+
+	// Everything else loads in the background: under emulation raid456 and
+	// ext4 alone take a second, and nothing needs them before lookup.
+	background := make(chan struct{})
+	bg.mu.Lock()
+	bg.done = background
+	bg.mu.Unlock()
+	go func() {
+		var err error
+		if mods != nil {
+			err = errors.Join(mods.coldplug(ctx, nil), mods.rest(ctx))
+		}
+		err = errors.Join(err, doMounts(lateMounts))
+		if err != nil {
+			log.Error("ramdisk: modules", "err", err)
+		}
+		log.Info("ramdisk: all modules loaded", "elapsed", time.Since(start).Round(time.Millisecond))
+		bg.mu.Lock()
+		bg.err = err
+		bg.mu.Unlock()
+		close(background)
+	}()
 
 	lease, err := setupNetwork(ctx, log, opts)
 	if err != nil {
@@ -74,6 +100,35 @@ func Setup(ctx context.Context, log *slog.Logger, cmdline map[string]string) err
 	}
 	log.Info("ramdisk: ready", "hostname", name, "elapsed", time.Since(start).Round(time.Millisecond))
 	return errors.Join(errs...)
+}
+
+// bg tracks the module loading Setup leaves running.
+var bg struct {
+	mu   sync.Mutex
+	done chan struct{} // nil until Setup starts it
+	err  error
+}
+
+// WaitModules blocks until the module loading Setup left in the background
+// is over: drivers for non-network devices (disk controllers), SCSI disks,
+// md and its RAID levels, file systems, then efivarfs is mounted. Inventory
+// and RAID code call it before looking at disks. Without Setup (not a
+// ramdisk) it returns at once.
+func WaitModules(ctx context.Context) error {
+	bg.mu.Lock()
+	done := bg.done
+	bg.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	select {
+	case <-done:
+		bg.mu.Lock()
+		defer bg.mu.Unlock()
+		return bg.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func setupNetwork(ctx context.Context, log *slog.Logger, opts options) (*dhcpv4.DHCPv4, error) {

@@ -1,0 +1,193 @@
+package image
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/goipa/goipa/image/disk"
+	"github.com/goipa/goipa/image/download"
+)
+
+// TestBench is `make bench`'s image part: goipa and the reference tool write
+// the same image to the same loop device, side by side in one run, and the
+// ratios are printed. It needs root and GOIPA_BENCH=1.
+func TestBench(t *testing.T) {
+	if os.Getenv("GOIPA_BENCH") == "" {
+		t.Skip("set GOIPA_BENCH=1 (make bench)")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a loop device")
+	}
+	dir := t.TempDir()
+	loop := benchLoop(t, filepath.Join(dir, "target"), 5<<30)
+
+	raw := filepath.Join(dir, "random.raw")
+	benchRandomFile(t, raw, 1<<30)
+	ddSec := timeCmd(t, "dd", "if="+raw, "of="+loop, "bs=4M", "oflag=direct", "conv=fsync", "status=none")
+	g := benchChild(t, raw, loop, "raw")
+	row("raw 1 GiB random", "dd oflag=direct bs=4M", ddSec, g)
+
+	sparse := filepath.Join(dir, "sparse.raw")
+	benchSparseFile(t, sparse, 4<<30, 512<<20)
+	for _, c := range []struct{ name, flags string }{{"qcow2 4 GiB/512 MiB data", ""}, {"qcow2 -c 4 GiB/512 MiB data", "-c"}} {
+		q := filepath.Join(dir, "img.qcow2")
+		args := []string{"convert", "-f", "raw", "-O", "qcow2"}
+		if c.flags != "" {
+			args = append(args, c.flags)
+		}
+		if out, err := exec.Command("qemu-img", append(args, sparse, q)...).CombinedOutput(); err != nil {
+			t.Fatalf("qemu-img: %v %s", err, out)
+		}
+		qSec := timeCmd(t, "qemu-img", "convert", "-n", "-t", "none", "-W", "-f", "qcow2", "-O", "raw", q, loop)
+		g := benchChild(t, q, loop, "qcow2")
+		row(c.name, "qemu-img convert -t none -W (local file)", qSec, g)
+	}
+}
+
+type childResult struct {
+	Seconds float64 `json:"seconds"`
+	Bytes   int64   `json:"bytes"`
+	MaxRSS  int64   // KiB, from the parent's rusage
+}
+
+func row(name, ref string, refSec float64, g childResult) {
+	fmt.Printf("BENCH %-30s goipa %6.2f s (%7.1f MB/s)  %s %6.2f s  ratio %.2f  goipa peak RSS %d MiB\n",
+		name, g.Seconds, float64(g.Bytes)/1e6/g.Seconds, ref, refSec, refSec/g.Seconds, g.MaxRSS/1024)
+}
+
+// benchChild deploys the image from an HTTP server on 127.0.0.1 in a child
+// process, so its peak RSS is the deploy's alone.
+func benchChild(t *testing.T, image, loop, format string) childResult {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestBenchChild$", "-test.v")
+	cmd.Env = append(os.Environ(), "GOIPA_BENCH_CHILD=1", "GOIPA_BENCH_IMAGE="+image, "GOIPA_BENCH_TARGET="+loop, "GOIPA_BENCH_FORMAT="+format)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("bench child: %v\n%s", err, out)
+	}
+	var r childResult
+	for _, l := range strings.Split(string(out), "\n") {
+		if s, ok := strings.CutPrefix(l, "CHILD "); ok {
+			if err := json.Unmarshal([]byte(s), &r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	r.MaxRSS = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+	return r
+}
+
+func TestBenchChild(t *testing.T) {
+	if os.Getenv("GOIPA_BENCH_CHILD") == "" {
+		t.Skip("run by TestBench")
+	}
+	path := os.Getenv("GOIPA_BENCH_IMAGE")
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "img", time.Unix(1700000000, 0), f)
+	}))
+	defer srv.Close()
+	d := &Deployer{Log: quietLog(), Download: download.Options{}, PermittedFormats: []string{"raw", "qcow2"}}
+	in := &Info{ID: "bench", URLs: []string{srv.URL + "/img"}, DiskFormat: os.Getenv("GOIPA_BENCH_FORMAT"),
+		OSHashAlgo: "sha256", OSHashValue: hex.EncodeToString(h.Sum(nil))}
+	start := time.Now()
+	res, err := d.Write(context.Background(), in, os.Getenv("GOIPA_BENCH_TARGET"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(childResult{Seconds: time.Since(start).Seconds(), Bytes: res.Stats.Image})
+	fmt.Printf("CHILD %s\n", b)
+}
+
+func benchLoop(t *testing.T, backing string, size int64) string {
+	t.Helper()
+	f, err := os.Create(backing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(size)
+	f.Close()
+	out, err := exec.Command("losetup", "--find", "--show", "--direct-io=on", backing).Output()
+	if err != nil {
+		t.Fatalf("losetup: %v", err)
+	}
+	dev := strings.TrimSpace(string(out))
+	if !strings.HasPrefix(dev, "/dev/loop") {
+		t.Fatalf("losetup gave %q", dev)
+	}
+	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
+	// The disk package refuses anything with holders or mounts; a fresh
+	// loop device has neither.
+	if _, err := disk.Open(dev, disk.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	return dev
+}
+
+func benchRandomFile(t *testing.T, path string, size int64) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := rand.NewChaCha8([32]byte{1})
+	buf := make([]byte, 4<<20)
+	for n := int64(0); n < size; n += int64(len(buf)) {
+		r.Read(buf)
+		if _, err := f.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// benchSparseFile writes data bytes of random data in 1 MiB pieces spread
+// over a sparse file of the given size.
+func benchSparseFile(t *testing.T, path string, size, data int64) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Truncate(size)
+	r := rand.NewChaCha8([32]byte{2})
+	buf := make([]byte, 1<<20)
+	step := size / (data / int64(len(buf)))
+	for off := int64(0); off+int64(len(buf)) <= size; off += step {
+		r.Read(buf)
+		if _, err := f.WriteAt(buf, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func timeCmd(t *testing.T, name string, args ...string) float64 {
+	t.Helper()
+	start := time.Now()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v %s", name, err, out)
+	}
+	return time.Since(start).Seconds()
+}
