@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"testing"
@@ -73,8 +75,31 @@ func row(name, ref string, refSec float64, g childResult) {
 // process, so its peak RSS is the deploy's alone.
 func benchChild(t *testing.T, image, loop, format string) childResult {
 	t.Helper()
+	f, err := os.Open(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	// The image server runs here, not in the child: its CPU is not the
+	// agent's. Each request gets its own file, served with sendfile.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, err := os.Open(image)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		defer f.Close()
+		http.ServeContent(w, r, "img", time.Unix(1700000000, 0), f)
+	}))
+	defer srv.Close()
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestBenchChild$", "-test.v")
-	cmd.Env = append(os.Environ(), "GOIPA_BENCH_CHILD=1", "GOIPA_BENCH_IMAGE="+image, "GOIPA_BENCH_TARGET="+loop, "GOIPA_BENCH_FORMAT="+format)
+	cmd.Env = append(os.Environ(), "GOIPA_BENCH_CHILD=1", "GOIPA_BENCH_URL="+srv.URL+"/img", "GOIPA_BENCH_TARGET="+loop,
+		"GOIPA_BENCH_FORMAT="+format, "GOIPA_BENCH_SHA256="+hex.EncodeToString(h.Sum(nil)))
+	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("bench child: %v\n%s", err, out)
@@ -95,22 +120,18 @@ func TestBenchChild(t *testing.T) {
 	if os.Getenv("GOIPA_BENCH_CHILD") == "" {
 		t.Skip("run by TestBench")
 	}
-	path := os.Getenv("GOIPA_BENCH_IMAGE")
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
+	log := quietLog()
+	if os.Getenv("GOIPA_BENCH_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
+	if p := os.Getenv("GOIPA_BENCH_PROFILE"); p != "" {
+		f, _ := os.Create(p)
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeContent(w, r, "img", time.Unix(1700000000, 0), f)
-	}))
-	defer srv.Close()
-	d := &Deployer{Log: quietLog(), Download: download.Options{}, PermittedFormats: []string{"raw", "qcow2"}}
-	in := &Info{ID: "bench", URLs: []string{srv.URL + "/img"}, DiskFormat: os.Getenv("GOIPA_BENCH_FORMAT"),
-		OSHashAlgo: "sha256", OSHashValue: hex.EncodeToString(h.Sum(nil))}
+	d := &Deployer{Log: log, Download: download.Options{Retries: 2}, PermittedFormats: []string{"raw", "qcow2"}}
+	in := &Info{ID: "bench", URLs: []string{os.Getenv("GOIPA_BENCH_URL")}, DiskFormat: os.Getenv("GOIPA_BENCH_FORMAT"),
+		OSHashAlgo: "sha256", OSHashValue: os.Getenv("GOIPA_BENCH_SHA256")}
 	start := time.Now()
 	res, err := d.Write(context.Background(), in, os.Getenv("GOIPA_BENCH_TARGET"), "")
 	if err != nil {

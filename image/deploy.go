@@ -218,7 +218,8 @@ func (d *Deployer) writeOnce(ctx context.Context, dk *disk.Disk, info *Info, v *
 		return nil, err
 	}
 	defer s.Close()
-	h := v.Hash()
+	h := newHashPipe(v.Hash())
+	defer h.Close()
 	br := bufio.NewReaderSize(io.TeeReader(s, h), 1<<20)
 	outer := sniff(br)
 	if outer == QCOW2 && info.DiskFormat == "" {
@@ -261,7 +262,7 @@ func (d *Deployer) writeOnce(ctx context.Context, dk *disk.Disk, info *Info, v *
 	if _, err := io.Copy(io.Discard, br); err != nil {
 		return nil, err
 	}
-	if err := v.Verify(h.Sum(nil)); err != nil {
+	if err := v.Verify(h.Sum()); err != nil {
 		return nil, err
 	}
 	return &Result{Stats: stats, Format: inner}, nil

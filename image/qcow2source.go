@@ -3,7 +3,6 @@ package image
 import (
 	"context"
 	"fmt"
-	"hash"
 	"io"
 	"sync"
 
@@ -20,7 +19,7 @@ import (
 type streamSource struct {
 	ctx  context.Context
 	s    *download.Stream
-	h    hash.Hash
+	h    io.Writer
 	opts download.Options
 
 	mu   sync.Mutex
@@ -32,7 +31,7 @@ type streamSource struct {
 	refetched int64
 }
 
-func newStreamSource(ctx context.Context, s *download.Stream, h hash.Hash, window int, opts download.Options) *streamSource {
+func newStreamSource(ctx context.Context, s *download.Stream, h io.Writer, window int, opts download.Options) *streamSource {
 	return &streamSource{ctx: ctx, s: s, h: h, opts: opts, ring: make([]byte, window)}
 }
 

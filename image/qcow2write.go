@@ -28,7 +28,8 @@ func (d *Deployer) writeQCOW2(ctx context.Context, dk *disk.Disk, info *Info, v 
 	if s.Size() <= 0 {
 		return nil, fmt.Errorf("%w: the server did not send the qcow2 image's size", ErrFormat)
 	}
-	h := v.Hash()
+	h := newHashPipe(v.Hash())
+	defer h.Close()
 	src := newStreamSource(ctx, s, h, qcow2Window, opts)
 	img, err := qcow2.Open(src, s.Size())
 	if err != nil {
@@ -45,7 +46,7 @@ func (d *Deployer) writeQCOW2(ctx context.Context, dk *disk.Disk, info *Info, v 
 		return nil, fmt.Errorf("%w: %w", errWriteSide, err)
 	}
 	stop := d.progress(ctx, info.ID, s.Progress, w.Stats)
-	qs, cerr := img.Convert(ctx, w, qcow2.Options{MaxMemory: qcow2Memory})
+	qs, cerr := img.Convert(ctx, w, qcow2.Options{MaxMemory: qcow2Memory, Tables: 1})
 	if cerr == nil {
 		// Unless the disk was zeroed up front, zero what follows the last data.
 		_, cerr = w.WriteAt(nil, img.Size())
@@ -61,7 +62,7 @@ func (d *Deployer) writeQCOW2(ctx context.Context, dk *disk.Disk, info *Info, v 
 	if err := src.finish(); err != nil {
 		return nil, err
 	}
-	if err := v.Verify(h.Sum(nil)); err != nil {
+	if err := v.Verify(h.Sum()); err != nil {
 		return nil, err
 	}
 	d.Log.Info("qcow2 converted", "virtual_size", img.Size(), "data", qs.DataBytes, "zero", qs.ZeroBytes,

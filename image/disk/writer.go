@@ -12,6 +12,8 @@ const (
 	// DefaultBlockSize is the size of each device write.
 	DefaultBlockSize = 4 << 20
 	minBlockSize     = 1 << 20
+	// inflight is how many block writes may be in flight at once.
+	inflight = 3
 	// zeroGrain is the granularity of zero detection inside a block: runs of
 	// non-zero grains are written with one call, zero grains are skipped.
 	zeroGrain = 64 << 10
@@ -83,14 +85,28 @@ func (d *Disk) Writer(ctx context.Context, opts WriterOptions) (*Writer, error) 
 	}
 	w := &Writer{
 		d: d, ctx: ctx, bs: bs, start: time.Now(),
-		free:  make(chan []byte, 2),
-		queue: make(chan block, 2),
+		free:  make(chan []byte, inflight+1),
+		queue: make(chan block, inflight),
 		done:  make(chan struct{}),
 	}
-	// Two buffers: the caller fills one while the goroutine writes the other.
-	w.free <- alignedBuffer(bs)
-	w.free <- alignedBuffer(bs)
-	go w.run()
+	// The caller fills one buffer while up to inflight others are written:
+	// several O_DIRECT writes in flight keep the device's queue busy, as
+	// qemu-img -W does.
+	for range inflight + 1 {
+		w.free <- alignedBuffer(bs)
+	}
+	var wg sync.WaitGroup
+	for range inflight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.run()
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(w.done)
+	}()
 	return w, nil
 }
 
@@ -233,7 +249,6 @@ func (w *Writer) failed() error {
 }
 
 func (w *Writer) run() {
-	defer close(w.done)
 	for b := range w.queue {
 		if w.failed() == nil {
 			err := w.ctx.Err()

@@ -25,6 +25,11 @@ type Options struct {
 	// contiguous data. It is rounded up to the write granularity and to
 	// two clusters. Default 4 MiB.
 	ChunkSize int64
+	// Tables caps how many L2 tables are loaded at once; 0 derives it from
+	// MaxMemory. A source read as one sequential stream wants 1: each L2
+	// table is then read just before the data it maps, as qemu-img
+	// convert lays images out, so reads follow the file's order.
+	Tables int
 	// Align is the alignment of every write offset and length (except a
 	// final write that ends at the virtual size): zero or unallocated
 	// parts of an aligned block that also holds data are written as
@@ -196,6 +201,9 @@ func (img *Image) plan(o Options) (config, error) {
 		budget = defaultMaxMemory
 	}
 	c.tables = int(max(1, budget/8/cs))
+	if o.Tables > 0 {
+		c.tables = min(c.tables, o.Tables)
+	}
 	// Scratch space is budgeted even though only images with compressed
 	// clusters allocate it: finding out would mean walking every L2 table.
 	rest := budget - int64(c.tables)*cs - min(img.l1Entries, l1Window)*8 - int64(c.workers)*c.scratch
