@@ -13,6 +13,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -31,6 +33,8 @@ import (
 	"github.com/goipa/goipa/image"
 	"github.com/goipa/goipa/image/download"
 	"github.com/goipa/goipa/internal/runner"
+	"github.com/goipa/goipa/raid"
+	"github.com/goipa/goipa/raid/mdadm"
 )
 
 // Version is reported as agent_version. It reads as an IPA release newer than
@@ -98,6 +102,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			return nil
 		}, a.rootDevice)
+	raid.Register(generic, a.raidManager)
 	steps.Register(cmds, hardware.Select(generic))
 	standby.Register(cmds, a.Machine)
 	logs.Register(cmds, &logs.Collector{Ring: a.Ring})
@@ -259,11 +264,16 @@ func applyLookup(d *image.Deployer, c ironic.Config) {
 }
 
 // rootDevice picks the disk to deploy to from the node's root device
-// hints and skip list, as IPA's get_os_install_device.
-func (a *Agent) rootDevice(_ context.Context, node map[string]any) (string, error) {
+// hints and skip list, as IPA's get_os_install_device; a software RAID root
+// volume wins over hints.
+func (a *Agent) rootDevice(ctx context.Context, node map[string]any) (string, error) {
 	devs, err := hardware.ListBlockDevices(hardware.BlockOptions{Root: hardware.Root{Sys: a.SysfsRoot}})
 	if err != nil {
 		return "", err
+	}
+	rootVolume, err := raid.SoftwareRootVolume(ctx, node, a.raidManager)
+	if err != nil {
+		return "", command.Typed("SoftwareRAIDError", "Software RAID caused unknown error", err)
 	}
 	hints, err := hardware.RootDeviceHints(node)
 	if err != nil {
@@ -273,11 +283,47 @@ func (a *Agent) rootDevice(_ context.Context, node map[string]any) (string, erro
 	if err != nil {
 		return "", command.InvalidParams("%v", err)
 	}
-	dev, err := hardware.SelectRootDevice(devs, hints, hardware.SelectOptions{Skip: skip})
+	dev, err := hardware.SelectRootDevice(devs, hints, hardware.SelectOptions{Skip: skip, RootVolume: rootVolume})
 	if err != nil {
 		return "", command.Typed("DeviceNotFound", "Error finding the disk or partition device to deploy the image onto", err)
 	}
 	return dev.Name, nil
+}
+
+// raidManager sees the machine's disks and boot mode as they are now.
+func (a *Agent) raidManager(context.Context) (*raid.Manager, error) {
+	devs, err := hardware.ListBlockDevices(hardware.BlockOptions{Root: hardware.Root{Sys: a.SysfsRoot}})
+	if err != nil {
+		return nil, err
+	}
+	byPath := map[string]hardware.BlockDevice{}
+	var disks []raid.Device
+	for _, d := range devs {
+		if d.Type != "disk" || d.ReadOnly {
+			continue
+		}
+		lss := 512
+		if d.LogicalSectors != nil {
+			lss = *d.LogicalSectors
+		}
+		byPath[d.Name] = d
+		disks = append(disks, raid.Device{Path: d.Name, Size: d.Size, LogicalSectorSize: lss})
+	}
+	match := func(hints map[string]any, cands []raid.Device) ([]raid.Device, error) {
+		h, err := hardware.ParseHints(hints)
+		if err != nil {
+			return nil, err
+		}
+		var out []raid.Device
+		for _, c := range cands {
+			if h.Match(byPath[c.Path]) {
+				out = append(out, c)
+			}
+		}
+		return out, nil
+	}
+	_, err = os.Stat(filepath.Join(a.SysfsRoot, "firmware/efi"))
+	return &raid.Manager{MD: mdadm.New(runner.Exec{}), Disks: disks, Match: match, UEFI: err == nil}, nil
 }
 
 func (a *Agent) ironicClient() (*ironic.Client, error) {

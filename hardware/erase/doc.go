@@ -3,7 +3,7 @@
 // (Express) and erase_pstore (Pstore), with IPA's safety checks (Check).
 //
 // Devices are given by the caller (the agent's block device listing), so
-// this package never picks a disk on its own. Every function refuses, with
+// this package never picks a disk on its own. Every erase refuses, with
 // an error wrapping one of the sentinel errors, a device that is mounted,
 // used by md/device-mapper, read-only, virtual media, or holds a shared-disk
 // cluster filesystem. The *Devices functions turn the refusals IPA treats as
@@ -14,6 +14,6 @@
 // first and last MiB of the device and of every partition its GPT or MBR
 // lists, plus the few deeper places blkid looks for signatures; secure
 // erase goes through nvme-cli and hdparm (via internal/runner); the
-// overwrite fallback (IPA's shred) writes a fast ChaCha8 stream and zeroes
-// with BLKZEROOUT.
+// overwrite fallback (IPA's shred) writes an AES-CTR stream and zeroes with
+// BLKZEROOUT.
 package erase

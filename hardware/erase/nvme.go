@@ -18,7 +18,11 @@ const (
 )
 
 func isNVMe(dev Device) bool {
-	return dev.Tran == "nvme" || strings.HasPrefix(filepath.Base(dev.Path), "nvme")
+	path := dev.Path
+	if p, err := filepath.EvalSymlinks(path); err == nil {
+		path = p
+	}
+	return dev.Tran == "nvme" || strings.HasPrefix(filepath.Base(path), "nvme")
 }
 
 // nvmeErase is IPA's _nvme_erase: nvme id-ctrl decides between a

@@ -2,10 +2,11 @@ package erase
 
 import (
 	"context"
-	crand "crypto/rand"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,8 +18,9 @@ const (
 
 // overwrite is IPA's shred fallback (shred --force [--zero] --iterations
 // N): o.Iterations passes of pseudo-random data, then zeros if o.Zeroize.
-// The random stream is ChaCha8 from a fresh crypto/rand seed, generated
-// while the previous chunk is written. The zero pass uses BLKZEROOUT (the
+// The random stream is AES-256-CTR under a fresh random key (several GB/s
+// with AES instructions, three times ChaCha8), generated while the previous
+// chunk is written. The zero pass uses BLKZEROOUT (the
 // kernel offloads it or writes zero pages itself), else plain writes.
 func (d *blockDev) overwrite(ctx context.Context, o *Options, rep *reporter) error {
 	passes := o.Iterations
@@ -45,9 +47,13 @@ func (d *blockDev) overwrite(ctx context.Context, o *Options, rep *reporter) err
 }
 
 func (d *blockDev) randomPass(ctx context.Context, done func(int64)) error {
-	var seed [32]byte
-	crand.Read(seed[:])
-	rng := rand.NewChaCha8(seed)
+	key := make([]byte, 32)
+	rand.Read(key)
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return err
+	}
+	stream := cipher.NewCTR(block, make([]byte, aes.BlockSize))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -65,7 +71,8 @@ func (d *blockDev) randomPass(ctx context.Context, done func(int64)) error {
 				return
 			}
 			b = b[:min(writeChunk, d.size-off)]
-			rng.Read(b)
+			clear(b)
+			stream.XORKeyStream(b, b)
 			full <- b
 		}
 	}()
