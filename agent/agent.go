@@ -30,6 +30,7 @@ import (
 	"github.com/goipa/goipa/agent/steps"
 	"github.com/goipa/goipa/agent/tlsconf"
 	"github.com/goipa/goipa/hardware"
+	"github.com/goipa/goipa/hardware/erase"
 	"github.com/goipa/goipa/image"
 	"github.com/goipa/goipa/image/download"
 	"github.com/goipa/goipa/internal/runner"
@@ -103,6 +104,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			return nil
 		}, a.rootDevice)
 	raid.Register(generic, a.raidManager)
+	erase.Register(generic, a.eraseDevices, erase.Options{Runner: runner.Exec{}, Logger: log, SysfsRoot: a.SysfsRoot,
+		AllowSpecialFilesystems: !a.Config.GuardSpecialFilesystems})
 	steps.Register(cmds, hardware.Select(generic))
 	standby.Register(cmds, a.Machine)
 	logs.Register(cmds, &logs.Collector{Ring: a.Ring})
@@ -288,6 +291,26 @@ func (a *Agent) rootDevice(ctx context.Context, node map[string]any) (string, er
 		return "", command.Typed("DeviceNotFound", "Error finding the disk or partition device to deploy the image onto", err)
 	}
 	return dev.Name, nil
+}
+
+// eraseDevices lists the disks and md volumes the erase steps act on.
+func (a *Agent) eraseDevices(context.Context) ([]erase.Device, error) {
+	devs, err := hardware.ListBlockDevices(hardware.BlockOptions{Root: hardware.Root{Sys: a.SysfsRoot}})
+	if err != nil {
+		return nil, err
+	}
+	str := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	var out []erase.Device
+	for _, d := range devs {
+		out = append(out, erase.Device{Path: d.Name, Tran: str(d.Tran), Vendor: str(d.Vendor), Model: str(d.Model),
+			ReadOnly: d.ReadOnly, Holders: d.Holders})
+	}
+	return out, nil
 }
 
 // raidManager sees the machine's disks and boot mode as they are now.

@@ -123,6 +123,34 @@ func TestDeployStepsOverAutoTLS(t *testing.T) {
 	if steps.HardwareManagerVersion["generic_hardware_manager"] != "1.2" {
 		t.Errorf("hardware_manager_version = %v", steps.HardwareManagerVersion)
 	}
+	// IPA's generic deploy steps, all priority 0: the conductor's own
+	// write_image (80) proxies the in-band one.
+	for _, want := range []fakeironic.Step{
+		{Interface: "deploy", Step: "write_image"},
+		{Interface: "deploy", Step: "erase_devices_metadata"},
+		{Interface: "raid", Step: "apply_configuration"},
+	} {
+		if got, ok := steps.Find(want.Interface, want.Step); !ok || got.Priority != 0 {
+			t.Errorf("deploy step %s.%s = %+v, %v", want.Interface, want.Step, got, ok)
+		}
+	}
+	if s, _ := steps.Find("raid", "apply_configuration"); s.ArgsInfo["raid_config"] == nil {
+		t.Errorf("apply_configuration argsinfo = %v", s.ArgsInfo)
+	}
+	clean, err := c.GetSteps(ctx, "clean")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, prio := range map[string]int{"erase_devices": 10, "erase_devices_metadata": 99, "erase_devices_express": 0, "erase_pstore": 0} {
+		if got, ok := clean.Find("deploy", name); !ok || got.Priority != prio || !got.Abortable {
+			t.Errorf("clean step %s = %+v, %v; want priority %d, abortable", name, got, ok, prio)
+		}
+	}
+	for _, name := range []string{"create_configuration", "delete_configuration"} {
+		if _, ok := clean.Find("raid", name); !ok {
+			t.Errorf("clean step raid.%s missing", name)
+		}
+	}
 
 	// A step that fails ends at once; the forced heartbeat tells the
 	// conductor well before the regular 90–180 s heartbeat would.

@@ -232,6 +232,7 @@ type loader struct {
 	others  []string          // listed modules loaded unconditionally
 	skip    map[string]bool
 	tried   map[string]bool // drivers coldplug has loaded or failed to
+	dir     string          // lib/modules/KVER
 }
 
 // newLoader reads the module list and tree under probe.RootDir.
@@ -248,7 +249,8 @@ func newLoader(log *slog.Logger, opts options, cmdline map[string]string, sysfs 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoModules, err)
 	}
-	l := &loader{log: log, tree: tree, prober: prober, sysfs: sysfs, params: cmdline, skip: opts.blacklist, tried: map[string]bool{}}
+	l := &loader{log: log, tree: tree, prober: prober, sysfs: sysfs, params: cmdline, skip: opts.blacklist,
+		tried: map[string]bool{}, dir: filepath.Join(probe.RootDir, "lib/modules", probe.KVer)}
 	for _, w := range wanted {
 		if tree.isDriver(moduleName(w)) {
 			l.drivers = append(l.drivers, w)
@@ -301,6 +303,24 @@ func isNetDevice(modalias string) bool {
 // rest loads the listed modules that drive no coldplug device: SCSI disk
 // and CD drivers, md and its personalities, file systems.
 func (l *loader) rest(ctx context.Context) error { return l.load(ctx, l.others) }
+
+// release deletes the module files once everything is loaded: the ramdisk
+// has no hotplug and nothing loads modules later, and the files (20 MB,
+// mostly drivers for absent hardware) sit in RAM that a 128 MiB machine, or
+// an image cached in /tmp, needs. It returns the bytes freed.
+func (l *loader) release() (int64, error) {
+	var freed int64
+	err := filepath.WalkDir(l.dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.Contains(d.Name(), ".ko") {
+			return err
+		}
+		if info, err := d.Info(); err == nil {
+			freed += info.Size()
+		}
+		return os.Remove(p)
+	})
+	return freed, err
+}
 
 func (l *loader) load(ctx context.Context, names []string) error {
 	for _, name := range l.tree.loadOrder(names, l.skip) {

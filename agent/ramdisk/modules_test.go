@@ -61,6 +61,10 @@ alias fs-ext4 ext4
 	for name, content := range files {
 		writeFile(t, filepath.Join(dir, name), content)
 	}
+	for _, line := range strings.Split(strings.TrimSpace(files["modules.dep"]), "\n") {
+		ko, _, _ := strings.Cut(line, ":")
+		writeFile(t, filepath.Join(dir, ko), "ko")
+	}
 	writeFile(t, filepath.Join(root, moduleListPath), list)
 	return root
 }
@@ -180,6 +184,17 @@ nosuch
 	assertBefore(t, rest, "crc32c_intel", "libcrc32c")
 	assertBefore(t, rest, "crc32c_generic", "jbd2", "ext4")
 	assertBefore(t, rest, "md_mod", "raid456")
+
+	freed, err := l.release()
+	if want := int64(2 * 13); err != nil || freed != want { // 13 files of 2 bytes
+		t.Fatalf("release = %d, %v; want %d", freed, err, want)
+	}
+	if kos, _ := filepath.Glob(filepath.Join(root, "lib/modules", testKVer, "kernel/*/*/*.ko")); len(kos) != 0 {
+		t.Errorf("after release: %q remain", kos)
+	}
+	if _, err := os.Stat(filepath.Join(root, "lib/modules", testKVer, "modules.dep")); err != nil {
+		t.Errorf("release removed modules.dep: %v", err)
+	}
 }
 
 func TestNewLoaderMissing(t *testing.T) {

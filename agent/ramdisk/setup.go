@@ -65,6 +65,9 @@ func Setup(ctx context.Context, log *slog.Logger, cmdline map[string]string) err
 		var err error
 		if mods != nil {
 			err = errors.Join(mods.coldplug(ctx, nil), mods.rest(ctx))
+			freed, rerr := mods.release()
+			err = errors.Join(err, rerr)
+			log.Debug("ramdisk: module files released", "bytes", freed)
 		}
 		err = errors.Join(err, doMounts(lateMounts))
 		if err != nil {
@@ -111,7 +114,8 @@ var bg struct {
 
 // WaitModules blocks until the module loading Setup left in the background
 // is over: drivers for non-network devices (disk controllers), SCSI disks,
-// md and its RAID levels, file systems, then efivarfs is mounted. Inventory
+// md and its RAID levels, file systems, then efivarfs is mounted. The module
+// files are deleted afterwards to give their RAM back: load nothing later. Inventory
 // and RAID code call it before looking at disks. Without Setup (not a
 // ramdisk) it returns at once.
 func WaitModules(ctx context.Context) error {
