@@ -23,6 +23,7 @@ import (
 	"github.com/goipa/goipa/agent/api"
 	"github.com/goipa/goipa/agent/command"
 	"github.com/goipa/goipa/agent/config"
+	"github.com/goipa/goipa/agent/inspect"
 	"github.com/goipa/goipa/agent/ironic"
 	"github.com/goipa/goipa/agent/logs"
 	"github.com/goipa/goipa/agent/machine"
@@ -124,8 +125,27 @@ func (a *Agent) Run(ctx context.Context) error {
 		lookup *ironic.LookupResult
 		maxVer ironic.Version
 	)
+	httpc, err := a.httpClient()
+	if err != nil {
+		return err
+	}
+	nodeUUID := ""
+	if u := inspect.URL(cfg.InspectionCallbackURL, cfg.APIURL, len(cfg.InspectionCollectors) > 0); u != "" {
+		nodeUUID, err = inspect.Run(ctx, inspect.Options{URL: u, Collectors: cfg.Collectors(), HTTP: httpc, Log: log,
+			Root: hardware.Root{Sys: a.SysfsRoot}, BootIF: cfg.BootIFRaw,
+			LLDP: func(ctx context.Context, ifaces []string) map[string][]hardware.TLV {
+				return hardware.CollectLLDP(ctx, ifaces, cfg.LLDPTimeout)
+			},
+			InventoryLLDP: cfg.CollectLLDP,
+			Logs:          (&logs.Collector{Ring: a.Ring}).Archive,
+			Managers:      []inspect.Manager{{Name: generic.Name(), Version: generic.Version()}}})
+		if err != nil {
+			// As in IPA, a failed inspection does not stop the lookup.
+			log.Error("inspection failed", "url", u, "error", err)
+		}
+	}
 	if len(cfg.APIURL) > 0 {
-		if ic, err = a.ironicClient(); err != nil {
+		if ic, err = a.ironicClient(httpc); err != nil {
 			return err
 		}
 		maxVer = ic.MaxVersion(ctx)
@@ -138,7 +158,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			return fmt.Errorf("listing NICs: %w", err)
 		}
 		log.Info("looking up node", "api", ic.URLs(), "api_version", maxVer, "macs", macs)
-		if lookup, err = ic.LookupNode(ctx, macs, "", cfg.LookupTimeout, cfg.LookupInterval); err != nil {
+		if lookup, err = ic.LookupNode(ctx, macs, nodeUUID, cfg.LookupTimeout, cfg.LookupInterval); err != nil {
 			return err
 		}
 		tok, err := ironic.ResolveToken(a.currentToken(), lookup.Config.AgentToken)
@@ -349,7 +369,9 @@ func (a *Agent) raidManager(context.Context) (*raid.Manager, error) {
 	return &raid.Manager{MD: mdadm.New(runner.Exec{}), Disks: disks, Match: match, UEFI: err == nil}, nil
 }
 
-func (a *Agent) ironicClient() (*ironic.Client, error) {
+// httpClient is the client for the agent's own calls to Ironic and the
+// inspection service (ipa-insecure, cafile, client certificate).
+func (a *Agent) httpClient() (*http.Client, error) {
 	cfg := a.Config
 	tc, err := tlsconf.ClientConfig(cfg.Insecure, cfg.CAFile, cfg.CertFile, cfg.KeyFile)
 	if err != nil {
@@ -357,9 +379,14 @@ func (a *Agent) ironicClient() (*ironic.Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
+	return &http.Client{Transport: tr, Timeout: cfg.HTTPRequestTimeout}, nil
+}
+
+func (a *Agent) ironicClient(httpc *http.Client) (*ironic.Client, error) {
+	cfg := a.Config
 	return ironic.New(ironic.Options{
 		URLs:       cfg.APIURL,
-		HTTPClient: &http.Client{Transport: tr, Timeout: cfg.HTTPRequestTimeout},
+		HTTPClient: httpc,
 		RequestID:  cfg.GlobalRequestID,
 		APIVersion: cfg.IronicAPIVersion,
 		Logger:     a.Log,

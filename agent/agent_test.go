@@ -2,11 +2,14 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -242,5 +245,38 @@ func TestTokenAlreadyHandedOut(t *testing.T) {
 	r.done <- nil // for Cleanup
 	if _, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", r.port), time.Second); err == nil {
 		t.Error("a locked-down agent serves its API")
+	}
+}
+
+// TestInspectionThenLookupByUUID: with an inspection callback URL the agent
+// posts its inventory first and looks up with the UUID the answer names.
+func TestInspectionThenLookupByUUID(t *testing.T) {
+	s := fakeironic.NewTest(t, fakeironic.Options{})
+	n := newNode(t, s)
+	got := make(chan map[string]any, 1)
+	insp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]any
+		json.NewDecoder(r.Body).Decode(&m)
+		got <- m
+		fmt.Fprintf(w, `{"uuid":%q}`, n.UUID)
+	}))
+	defer insp.Close()
+	start(t, s.URL(), "--inspection-callback-url", insp.URL+"/v1/continue", "--inspection-collectors", "default,pci-devices")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var data map[string]any
+	select {
+	case data = <-got:
+	case <-ctx.Done():
+		t.Fatal("no inspection data")
+	}
+	if data["inventory"] == nil || data["pci_devices"] == nil {
+		t.Errorf("inspection data keys: %v", data)
+	}
+	if _, err := s.WaitAgent(ctx, n.UUID); err != nil {
+		t.Fatal(err)
+	}
+	if l := s.Lookups(); len(l) == 0 || l[0].Query.Get("node_uuid") != n.UUID {
+		t.Errorf("lookup query = %v, want node_uuid=%s", l[0].Query, n.UUID)
 	}
 }

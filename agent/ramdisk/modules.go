@@ -300,18 +300,29 @@ func isNetDevice(modalias string) bool {
 	return false
 }
 
+// restFiles names the modules rest will load, dependencies included.
+func (l *loader) restFiles() map[string]bool {
+	keep := map[string]bool{}
+	for _, name := range l.tree.loadOrder(l.others, l.skip) {
+		for _, m := range l.tree.closure(name) {
+			keep[m] = true
+		}
+	}
+	return keep
+}
+
 // rest loads the listed modules that drive no coldplug device: SCSI disk
 // and CD drivers, md and its personalities, file systems.
 func (l *loader) rest(ctx context.Context) error { return l.load(ctx, l.others) }
 
-// release deletes the module files once everything is loaded: the ramdisk
-// has no hotplug and nothing loads modules later, and the files (20 MB,
-// mostly drivers for absent hardware) sit in RAM that a 128 MiB machine, or
-// an image cached in /tmp, needs. It returns the bytes freed.
-func (l *loader) release() (int64, error) {
+// release deletes module files, but those of keep: the ramdisk has no
+// hotplug and nothing loads modules later, and the files (20 MB, mostly
+// drivers for absent hardware) sit in RAM that a 128 MiB machine, or an image
+// cached in /tmp, needs. It returns the bytes freed.
+func (l *loader) release(keep map[string]bool) (int64, error) {
 	var freed int64
 	err := filepath.WalkDir(l.dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.Contains(d.Name(), ".ko") {
+		if err != nil || d.IsDir() || !strings.Contains(d.Name(), ".ko") || keep[moduleName(d.Name())] {
 			return err
 		}
 		if info, err := d.Info(); err == nil {

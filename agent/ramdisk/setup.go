@@ -64,10 +64,14 @@ func Setup(ctx context.Context, log *slog.Logger, cmdline map[string]string) err
 	go func() {
 		var err error
 		if mods != nil {
-			err = errors.Join(mods.coldplug(ctx, nil), mods.rest(ctx))
-			freed, rerr := mods.release()
+			// Drivers for absent devices go before the big loads (raid456,
+			// ext4), which could otherwise run a small VM out of memory.
+			err = mods.coldplug(ctx, nil)
+			freed, rerr := mods.release(mods.restFiles())
+			err = errors.Join(err, rerr, mods.rest(ctx))
+			more, rerr := mods.release(nil)
 			err = errors.Join(err, rerr)
-			log.Debug("ramdisk: module files released", "bytes", freed)
+			log.Debug("ramdisk: module files released", "bytes", freed+more)
 		}
 		err = errors.Join(err, doMounts(lateMounts))
 		if err != nil {

@@ -20,6 +20,9 @@ func NIC(t testing.TB, name, mac string) string {
 	must(t, os.Symlink("../../..", filepath.Join(dev, "device")))
 	must(t, os.MkdirAll(filepath.Join(root, "class/net"), 0o755))
 	must(t, os.Symlink(dev, filepath.Join(root, "class/net", name)))
+	// Empty block and PCI trees: the inventory reads them.
+	must(t, os.MkdirAll(filepath.Join(root, "block"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(root, "bus/pci/devices"), 0o755))
 	return root
 }
 
