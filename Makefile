@@ -41,3 +41,35 @@ deps-ironic: $(APT_STAMP)
 
 clean:
 	rm -rf $(OUT)
+
+# --- Ramdisk: Debian kernel + u-root initramfs with goipa (initramfs/build.sh),
+# and QEMU for the VM tests (qemu/). Downloads and staging go to .cache/.
+QEMU_DEBS := qemu-system-x86 qemu-utils socat mdadm cpio zstd xz-utils kmod ca-certificates
+RAMDISK_SRC = $(shell find . \( -path ./.cache -o -path ./$(OUT) \) -prune -o \
+	\( -name '*.go' -o -name go.mod -o -name go.sum \) -print) initramfs/modules.txt initramfs/build.sh
+
+.PHONY: deps-qemu kernel ramdisk ramdisk-debug
+deps-qemu: $(APT_STAMP)
+	@dpkg -s $(QEMU_DEBS) >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(QEMU_DEBS)
+
+# out/goipa.kernel is the bzImage for real machines; out/goipa.vmlinux the
+# same kernel uncompressed, which QEMU boots (PVH) seconds faster under TCG.
+kernel: deps-qemu
+	initramfs/build.sh kernel $(OUT)
+
+ramdisk: kernel $(OUT)/goipa.initramfs
+$(OUT)/goipa.initramfs: $(OUT)/goipa.kernel $(RAMDISK_SRC)
+	initramfs/build.sh ramdisk ./cmd/goipa $@
+
+# Adds a shell (gosh) and a few u-root tools.
+ramdisk-debug: kernel $(OUT)/goipa-debug.initramfs
+$(OUT)/goipa-debug.initramfs: $(OUT)/goipa.kernel $(RAMDISK_SRC)
+	initramfs/build.sh ramdisk ./cmd/goipa $@ debug
+
+# The VM tests in qemu/ boot these; without them they skip. Under `make test`
+# the images are built before the tests run.
+ifneq ($(filter test,$(MAKECMDGOALS)),)
+unit-test: deps-qemu ramdisk
+endif
+test: export GOIPA_KERNEL = $(abspath $(OUT))/goipa.vmlinux
+test: export GOIPA_INITRD = $(abspath $(OUT))/goipa.initramfs

@@ -64,6 +64,9 @@ type Agent struct {
 	Lockdown func()
 	// Ready, if set, receives the API's address once it listens.
 	Ready func(addr net.Addr)
+	// DisksReady, if set, blocks until storage drivers are loaded (the
+	// ramdisk loads them in the background).
+	DisksReady func(ctx context.Context) error
 
 	mu      sync.Mutex
 	token   string
@@ -131,6 +134,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	nodeUUID := ""
 	if u := inspect.URL(cfg.InspectionCallbackURL, cfg.APIURL, len(cfg.InspectionCollectors) > 0); u != "" {
+		if a.DisksReady != nil {
+			if err := a.DisksReady(ctx); err != nil {
+				log.Warn("inventory without all storage drivers", "error", err)
+			}
+		}
 		nodeUUID, err = inspect.Run(ctx, inspect.Options{URL: u, Collectors: cfg.Collectors(), HTTP: httpc, Log: log,
 			Root: hardware.Root{Sys: a.SysfsRoot}, BootIF: cfg.BootIFRaw,
 			LLDP: func(ctx context.Context, ifaces []string) map[string][]hardware.TLV {
@@ -290,7 +298,7 @@ func applyLookup(d *image.Deployer, c ironic.Config) {
 // hints and skip list, as IPA's get_os_install_device; a software RAID root
 // volume wins over hints.
 func (a *Agent) rootDevice(ctx context.Context, node map[string]any) (string, error) {
-	devs, err := hardware.ListBlockDevices(hardware.BlockOptions{Root: hardware.Root{Sys: a.SysfsRoot}})
+	devs, err := a.blockDevices(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -313,9 +321,19 @@ func (a *Agent) rootDevice(ctx context.Context, node map[string]any) (string, er
 	return dev.Name, nil
 }
 
+// blockDevices lists the disks once the storage drivers are loaded.
+func (a *Agent) blockDevices(ctx context.Context) ([]hardware.BlockDevice, error) {
+	if a.DisksReady != nil {
+		if err := a.DisksReady(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return hardware.ListBlockDevices(hardware.BlockOptions{Root: hardware.Root{Sys: a.SysfsRoot}})
+}
+
 // eraseDevices lists the disks and md volumes the erase steps act on.
-func (a *Agent) eraseDevices(context.Context) ([]erase.Device, error) {
-	devs, err := hardware.ListBlockDevices(hardware.BlockOptions{Root: hardware.Root{Sys: a.SysfsRoot}})
+func (a *Agent) eraseDevices(ctx context.Context) ([]erase.Device, error) {
+	devs, err := a.blockDevices(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -334,8 +352,8 @@ func (a *Agent) eraseDevices(context.Context) ([]erase.Device, error) {
 }
 
 // raidManager sees the machine's disks and boot mode as they are now.
-func (a *Agent) raidManager(context.Context) (*raid.Manager, error) {
-	devs, err := hardware.ListBlockDevices(hardware.BlockOptions{Root: hardware.Root{Sys: a.SysfsRoot}})
+func (a *Agent) raidManager(ctx context.Context) (*raid.Manager, error) {
+	devs, err := a.blockDevices(ctx)
 	if err != nil {
 		return nil, err
 	}

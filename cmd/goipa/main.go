@@ -18,6 +18,7 @@ import (
 	"github.com/goipa/goipa/agent/ironic"
 	"github.com/goipa/goipa/agent/logs"
 	"github.com/goipa/goipa/agent/machine"
+	"github.com/goipa/goipa/agent/ramdisk"
 )
 
 // lookupPause separates two lookup rounds in the ramdisk, where no service
@@ -60,12 +61,24 @@ func run(args []string) error {
 		Machine:   machine.Host{Log: log, Exit: stop},
 		Lockdown:  stop,
 	}
+	if ramdisk.Detect() {
+		// The ramdisk's agent owns the machine: mounts, drivers, network,
+		// and real power and lockdown.
+		if err := ramdisk.Setup(ctx, log, cfg.Cmdline); err != nil {
+			log.Error("ramdisk setup incomplete", "error", err)
+		}
+		m := machine.Ramdisk{Log: log}
+		a.Machine, a.Lockdown, a.DisksReady = m, m.Lockdown, ramdisk.WaitModules
+	}
+	inRamdisk := ramdisk.Detect()
 	for {
 		err := a.Run(ctx)
-		if ctx.Err() != nil || !errors.Is(err, ironic.ErrLookupTimeout) {
+		// A ramdisk without its agent is a dead machine: keep trying, as a
+		// service manager would restart IPA.
+		if ctx.Err() != nil || !inRamdisk && !errors.Is(err, ironic.ErrLookupTimeout) {
 			return err
 		}
-		log.Error("lookup failed; trying again", "error", err, "pause", lookupPause)
+		log.Error("agent stopped; starting again", "error", err, "pause", lookupPause)
 		select {
 		case <-ctx.Done():
 			return nil

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Builds goipa's boot artefacts from Debian packages and the u-root builder
+# pinned in go.mod. Called by the Makefile; run from the repository root.
+#
+#   build.sh kernel  OUTDIR                 -> OUTDIR/goipa.kernel (bzImage), OUTDIR/goipa.vmlinux (PVH ELF for QEMU)
+#   build.sh ramdisk PKG OUTFILE [debug]    -> OUTFILE, a zstd-compressed cpio: u-root init with the Go
+#                                              command PKG (./cmd/goipa) as uinit, in one busybox binary
+#
+# Nothing is installed on the build host: packages are fetched with
+# `apt-get download` and unpacked with `dpkg-deb -x` (no maintainer scripts).
+# Downloads and staging live under $CACHE (default .cache/).
+set -euo pipefail
+
+CACHE=$(realpath -m "${CACHE:-.cache}")
+HERE=$(dirname "$(realpath "$0")")
+FLAVOUR=amd64
+
+# Debug images get a shell and a few tools; the default image has none.
+DEBUG_CMDS=(gosh ls cat cp dmesg ip mount umount ps free lsmod insmod mkdir rm df grep hexdump wget sync)
+
+log() { echo "build.sh: $*" >&2; }
+
+# apt_download PKG DIR: fetch PKG's .deb into DIR once; prints the .deb path.
+apt_download() {
+	local pkg=$1 dir=$2 ver deb
+	ver=$(apt-cache policy "$pkg" | awk '/Candidate:/{print $2}')
+	if [[ -z $ver || $ver == "(none)" ]]; then
+		log "no candidate for $pkg in the apt lists (run apt-get update)"
+		return 1
+	fi
+	deb="$dir/${pkg}_${ver//:/%3a}_amd64.deb"
+	if [[ ! -s $deb ]]; then
+		mkdir -p "$dir"
+		(cd "$dir" && apt-get download -q "$pkg=$ver" >&2)
+	fi
+	echo "$deb"
+}
+
+# kernel_pkg prints the ABI package linux-image-$FLAVOUR depends on today.
+kernel_pkg() {
+	local pkg
+	pkg=$(apt-cache depends "linux-image-$FLAVOUR" 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+	if [[ -z $pkg ]]; then
+		log "apt lists lack linux-image-$FLAVOUR; running apt-get update"
+		apt-get update -q >&2
+		pkg=$(apt-cache depends "linux-image-$FLAVOUR" | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+	fi
+	[[ -n $pkg ]] || { log "cannot resolve linux-image-$FLAVOUR"; return 1; }
+	echo "$pkg"
+}
+
+# extract_vmlinux BZIMAGE OUT: the xz payload of a bzImage is the ELF vmlinux,
+# which QEMU boots through PVH without the slow in-guest decompression.
+extract_vmlinux() {
+	local off
+	off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$1" | head -1 | cut -d: -f1)
+	[[ -n $off ]] || { log "$1: no xz payload"; return 1; }
+	# Process substitution: xz stops at the stream's end, tail's SIGPIPE is moot.
+	xz -dc --single-stream < <(tail -c "+$((off + 1))" "$1") >"$2.tmp"
+	[[ $(head -c4 "$2.tmp" | od -An -c | tr -d ' ') == '177ELF' ]] || { log "$1: payload is not ELF"; return 1; }
+	mv "$2.tmp" "$2"
+}
+
+cmd_kernel() {
+	local outdir=$1 pkg kver root deb
+	pkg=$(kernel_pkg)
+	kver=${pkg#linux-image-}
+	root="$CACHE/kernel/$kver"
+	if [[ ! -s $root/lib/modules/$kver/modules.dep ]]; then
+		deb=$(apt_download "$pkg" "$CACHE/dl")
+		log "unpacking $(basename "$deb")"
+		rm -rf "$root.tmp" && mkdir -p "$root.tmp"
+		dpkg-deb -x "$deb" "$root.tmp"
+		# The .deb ships no modules.dep: postinst would have run depmod.
+		depmod -b "$root.tmp" "$kver"
+		rm -rf "$root" && mv "$root.tmp" "$root"
+	fi
+	ln -sfn "$kver" "$CACHE/kernel/current"
+	mkdir -p "$outdir"
+	# -p and the -nt test keep mtimes, so make rebuilds only on a new kernel.
+	cp -p "$root/boot/vmlinuz-$kver" "$outdir/goipa.kernel"
+	if [[ ! $outdir/goipa.vmlinux -nt $outdir/goipa.kernel ]]; then
+		extract_vmlinux "$outdir/goipa.kernel" "$outdir/goipa.vmlinux"
+	fi
+	log "kernel $kver -> $outdir/goipa.kernel, $outdir/goipa.vmlinux"
+}
+
+# stage_modules KROOT KVER DEST: copies the closure of initramfs/modules.txt,
+# soft dependencies included (modprobe --show-depends lists them), and
+# regenerates modules.dep/softdep/alias for the subset.
+stage_modules() {
+	local kroot=$1 kver=$2 dest=$3 m line ko
+	local -A seen=()
+	rm -rf "$dest" && mkdir -p "$dest/lib/modules/$kver"
+	while read -r m; do
+		# -C: ignore the build host's /etc/modprobe.d.
+		while read -r line; do
+			[[ $line == insmod\ * ]] || continue
+			ko=$(awk '{print $2}' <<<"$line")
+			ko=${ko#"$kroot"/}
+			[[ -n ${seen[$ko]:-} ]] && continue
+			seen[$ko]=1
+			mkdir -p "$dest/$(dirname "$ko")"
+			cp "$kroot/$ko" "$dest/$ko"
+		done < <(modprobe -C /nonexistent -d "$kroot" -S "$kver" --show-depends "$m")
+	done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$HERE/modules.txt" | awk '{print $1}')
+	cp "$kroot/lib/modules/$kver"/modules.{builtin,builtin.modinfo,order} "$dest/lib/modules/$kver/"
+	depmod -b "$dest" "$kver"
+	# The agent reads the text files only.
+	rm -f "$dest/lib/modules/$kver"/{*.bin,modules.symbols,modules.builtin.modinfo,modules.order,modules.devname}
+	log "staged ${#seen[@]} modules ($(du -sh "$dest" | cut -f1))"
+}
+
+cmd_ramdisk() {
+	local pkg=$1 outfile=$2 variant=${3:-} kver kroot stage mdroot cpio cmds=() shell=""
+	kver=$(readlink "$CACHE/kernel/current") || { log "run build.sh kernel first"; return 1; }
+	kroot="$CACHE/kernel/$kver"
+	stage="$CACHE/ramdisk/modroot"
+	stage_modules "$kroot" "$kver" "$stage"
+
+	mdroot="$CACHE/ramdisk/mdadm"
+	rm -rf "$mdroot" && mkdir -p "$mdroot"
+	dpkg-deb -x "$(apt_download mdadm "$CACHE/dl")" "$mdroot"
+
+	if [[ $variant == debug ]]; then
+		shell=gosh
+		for c in "${DEBUG_CMDS[@]}"; do cmds+=("github.com/u-root/u-root/cmds/core/$c"); done
+	fi
+	cpio="$CACHE/ramdisk/goipa${variant:+-$variant}.cpio"
+	mkdir -p "$(dirname "$cpio")" "$(dirname "$outfile")"
+	# The agent shares one busybox binary (and Go runtime) with init: about
+	# 1.2 MB less compressed than two binaries.
+	# -files follows each ELF's ldd closure on the build host (mdadm: glibc,
+	# libudev), so the host must be the release the .deb comes from.
+	GOAMD64=v1 CGO_ENABLED=0 go tool u-root -o "$cpio" \
+		-initcmd=init -defaultsh="$shell" -uinitcmd="$(basename "$(go list "$pkg")")" \
+		-files "$mdroot/sbin/mdadm:sbin/mdadm" \
+		-files "$stage/lib/modules:lib/modules" \
+		-files "$HERE/modules.txt:etc/goipa/modules" \
+		-files "/etc/ssl/certs/ca-certificates.crt:etc/ssl/certs/ca-certificates.crt" \
+		github.com/u-root/u-root/cmds/core/init "${cmds[@]}" "$pkg"
+	# zstd: smallest of the formats the kernel unpacks fast under TCG (xz is slow).
+	zstd -q -19 -f "$cpio" -o "$outfile.tmp"
+	mv "$outfile.tmp" "$outfile"
+	log "$outfile: $(stat -c %s "$cpio") bytes cpio, $(stat -c %s "$outfile") bytes zstd"
+}
+
+case ${1:-} in
+kernel) shift; cmd_kernel "$@" ;;
+ramdisk) shift; cmd_ramdisk "$@" ;;
+*) echo "usage: $0 kernel OUTDIR | ramdisk PKG OUTFILE [debug]" >&2; exit 2 ;;
+esac

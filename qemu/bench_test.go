@@ -1,0 +1,42 @@
+package qemu
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+	"time"
+)
+
+// BenchEnv enables TestBootBench (`make bench`).
+const BenchEnv = "GOIPA_BENCH"
+
+// TestBootBench prints the rows `make bench` reports: the compressed
+// initramfs size and the median over 5 boots of QEMU start → first heartbeat
+// (DHCP, TCG unless KVM works). Boots run one after another.
+func TestBootBench(t *testing.T) {
+	if os.Getenv(BenchEnv) == "" {
+		t.Skipf("set %s=1 to measure boots", BenchEnv)
+	}
+	kernel, initrd := Images(t)
+	st, err := os.Stat(initrd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const boots = 5
+	var times []time.Duration
+	for i := range boots {
+		ir := newIronic(t)
+		vm := Start(t, Options{Kernel: kernel, Initrd: initrd, GuestFwds: []Fwd{ir.fwd()}, Append: ironicURL})
+		hb, ok := ir.firstHeartbeat(bootTimeout)
+		if !ok {
+			t.Fatalf("boot %d: no heartbeat within %v", i+1, bootTimeout)
+		}
+		times = append(times, hb.at.Sub(vm.Started()))
+		vm.Kill()
+	}
+	slices.Sort(times)
+	fmt.Printf("initramfs_bytes\t%d\n", st.Size())
+	fmt.Printf("boot_to_first_heartbeat_median_s\t%.2f\t(accel %s, %d boots, min %.2f, max %.2f)\n",
+		times[boots/2].Seconds(), Accel(kernel), boots, times[0].Seconds(), times[boots-1].Seconds())
+}

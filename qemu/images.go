@@ -1,0 +1,30 @@
+package qemu
+
+import (
+	"os"
+	"testing"
+)
+
+// Environment variables naming the boot artefacts (`make test` sets them
+// to out/goipa.vmlinux and out/goipa.initramfs).
+const (
+	KernelEnv = "GOIPA_KERNEL"
+	InitrdEnv = "GOIPA_INITRD"
+)
+
+// Images returns the kernel and initramfs named by the environment, or
+// skips the test when either is unset or missing, so `go test ./...` passes
+// on machines that never built a ramdisk.
+func Images(t testing.TB) (kernel, initrd string) {
+	t.Helper()
+	kernel, initrd = os.Getenv(KernelEnv), os.Getenv(InitrdEnv)
+	if kernel == "" || initrd == "" {
+		t.Skipf("qemu: %s and %s unset (make ramdisk, then set them, or run make test)", KernelEnv, InitrdEnv)
+	}
+	for _, p := range []string{kernel, initrd} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("qemu: %v (make ramdisk)", err)
+		}
+	}
+	return kernel, initrd
+}

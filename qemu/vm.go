@@ -1,0 +1,296 @@
+// Package qemu boots goipa's kernel and ramdisk in QEMU for tests. The guest
+// sees only what the test forwards: slirp runs with restrict=on, the agent's
+// port is forwarded to an ephemeral 127.0.0.1 port, and each guest-side
+// service address is relayed to a server the test runs on loopback.
+package qemu
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// GuestServiceIP is the address guest forwards listen on inside the VM.
+const GuestServiceIP = "10.0.2.100"
+
+// AgentPort is the port goipa listens on in the guest.
+const AgentPort = 9999
+
+// DefaultMAC is the NIC's MAC unless Options.MAC says otherwise.
+const DefaultMAC = "52:54:00:12:34:56"
+
+// ErrNotLoopback reports a guest forward to a host address that is not
+// loopback; the tests must not reach beyond this machine.
+var ErrNotLoopback = errors.New("guest forward target is not a loopback address")
+
+// Options describe one VM.
+type Options struct {
+	Kernel string // PVH vmlinux (or bzImage)
+	Initrd string
+	MemMB  int    // default 256
+	CPUs   int    // default 1
+	Append string // added after the harness's console=ttyS0 panic=-1 quiet
+	MAC    string // default DefaultMAC
+	Disks  []Disk
+	// GuestFwds make GuestServiceIP:GuestPort in the guest reach HostAddr.
+	GuestFwds []Fwd
+	// Accel overrides Accel's choice.
+	Accel string
+}
+
+// Disk is a virtio-blk disk backed by a file.
+type Disk struct {
+	Path   string
+	Format string // "raw" (default) or "qcow2"
+	Serial string // optional; shows as the disk's serial in the guest
+}
+
+// Fwd relays guest connections to GuestServiceIP:GuestPort to HostAddr
+// (host:port on 127.0.0.1 or ::1).
+type Fwd struct {
+	GuestPort int
+	HostAddr  string
+}
+
+// VM is a running QEMU.
+type VM struct {
+	t       testing.TB
+	cmd     *exec.Cmd
+	port    int
+	started time.Time
+	console *console
+	stderr  *console
+	done    chan struct{}
+	waitErr error
+	once    sync.Once
+
+	mu  sync.Mutex
+	tls bool // the agent answered plain HTTP with "use HTTPS" (auto TLS)
+}
+
+// Start boots a VM and registers its cleanup: QEMU is killed and the serial
+// console goes into the test log (shown on failure or with -v).
+func Start(t testing.TB, o Options) *VM {
+	t.Helper()
+	if o.Kernel == "" || o.Initrd == "" {
+		t.Fatal("qemu: Options.Kernel and Options.Initrd are required")
+	}
+	var lastErr error
+	// A free port can be taken between our probe and QEMU's bind: retry.
+	for range 3 {
+		vm, err := start(t, o)
+		if err == nil {
+			return vm
+		}
+		lastErr = err
+		if !strings.Contains(err.Error(), "host forwarding rule") {
+			break
+		}
+	}
+	t.Fatalf("qemu: %v", lastErr)
+	return nil
+}
+
+func start(t testing.TB, o Options) (*VM, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	args, err := o.args(port)
+	if err != nil {
+		return nil, err
+	}
+	if len(o.GuestFwds) > 0 {
+		if _, err := exec.LookPath("socat"); err != nil {
+			return nil, fmt.Errorf("guest forwards need socat (make deps-qemu): %w", err)
+		}
+	}
+	vm := &VM{t: t, port: port, console: newConsole(), stderr: newConsole(), done: make(chan struct{})}
+	vm.cmd = exec.Command("qemu-system-x86_64", args...)
+	vm.cmd.Stdout, vm.cmd.Stderr = vm.console, vm.stderr
+	vm.started = time.Now()
+	if err := vm.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		vm.waitErr = vm.cmd.Wait()
+		close(vm.done)
+	}()
+	// QEMU fails at once on bad arguments or a taken port.
+	select {
+	case <-vm.done:
+		return nil, fmt.Errorf("qemu exited at start: %v: %s", vm.waitErr, vm.stderr.String())
+	case <-time.After(200 * time.Millisecond):
+	}
+	t.Cleanup(func() {
+		vm.Kill()
+		t.Logf("qemu %s console:\n%s", filepath.Base(o.Initrd), vm.console.String())
+		if s := vm.stderr.String(); s != "" {
+			t.Logf("qemu stderr:\n%s", s)
+		}
+	})
+	return vm, nil
+}
+
+func (o Options) args(port int) ([]string, error) {
+	accel := o.Accel
+	if accel == "" {
+		accel = Accel(o.Kernel)
+	}
+	mem, cpus, mac := o.MemMB, o.CPUs, o.MAC
+	if mem == 0 {
+		mem = 256
+	}
+	if cpus == 0 {
+		cpus = 1
+	}
+	if mac == "" {
+		mac = DefaultMAC
+	}
+	a := []string{"-machine", "q35", "-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
+		"-nodefaults", "-display", "none", "-no-reboot", "-serial", "stdio", "-monitor", "none"}
+	if accel == KVM {
+		a = append(a, "-accel", "kvm", "-cpu", "host")
+	} else {
+		a = append(a, "-accel", "tcg,thread=multi", "-cpu", "max")
+	}
+	a = append(a, "-kernel", o.Kernel, "-initrd", o.Initrd,
+		"-append", strings.TrimSpace("console=ttyS0 panic=-1 quiet "+o.Append))
+
+	netdev := fmt.Sprintf("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:%d", port, AgentPort)
+	for _, f := range o.GuestFwds {
+		host, hport, err := net.SplitHostPort(f.HostAddr)
+		if err != nil {
+			return nil, fmt.Errorf("guest forward %d: %w", f.GuestPort, err)
+		}
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			return nil, fmt.Errorf("%w: %s", ErrNotLoopback, f.HostAddr)
+		}
+		// One socat per guest connection; a plain tcp: target would be
+		// connected once at QEMU start-up.
+		netdev += fmt.Sprintf(",guestfwd=tcp:%s:%d-cmd:socat - TCP:%s", GuestServiceIP, f.GuestPort, net.JoinHostPort(host, hport))
+	}
+	a = append(a, "-netdev", netdev, "-device", "virtio-net-pci,netdev=n0,mac="+mac,
+		"-object", "rng-random,filename=/dev/urandom,id=rng0", "-device", "virtio-rng-pci,rng=rng0")
+
+	for i, d := range o.Disks {
+		format := d.Format
+		if format == "" {
+			format = "raw"
+		}
+		id := fmt.Sprintf("d%d", i)
+		a = append(a, "-drive", fmt.Sprintf("if=none,id=%s,file=%s,format=%s,cache=unsafe,discard=unmap", id, d.Path, format))
+		dev := "virtio-blk-pci,drive=" + id
+		if d.Serial != "" {
+			dev += ",serial=" + d.Serial
+		}
+		a = append(a, "-device", dev)
+	}
+	return a, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// AgentURL is the agent's API as reached from the host: http, or https
+// once WaitAgent found the agent serving TLS.
+func (vm *VM) AgentURL() string {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	if vm.tls {
+		return fmt.Sprintf("https://127.0.0.1:%d", vm.port)
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d", vm.port)
+}
+
+// AgentClient talks to AgentURL. It does not verify the agent's self-signed
+// certificate (tests can, with the agent_verify_ca of its heartbeat).
+func (vm *VM) AgentClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+}
+
+// Started is when QEMU was started.
+func (vm *VM) Started() time.Time { return vm.started }
+
+// Console is the serial console output so far.
+func (vm *VM) Console() string { return vm.console.String() }
+
+// WaitConsole waits until the console shows s.
+func (vm *VM) WaitConsole(ctx context.Context, s string) error {
+	if err := vm.console.wait(ctx, s, vm.done); err != nil {
+		return fmt.Errorf("console never showed %q: %w", s, err)
+	}
+	return nil
+}
+
+// WaitAgent polls GET /v1/status until the agent answers 200. Each try has a
+// short timeout: slirp accepts a host connection before the guest can.
+func (vm *VM) WaitAgent(ctx context.Context) error {
+	c := vm.AgentClient(300 * time.Millisecond)
+	for {
+		resp, err := c.Get(vm.AgentURL() + "/v1/status")
+		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			// Go's TLS server says so to plain-HTTP clients.
+			if resp.StatusCode == http.StatusBadRequest && bytes.Contains(body, []byte("HTTPS server")) {
+				vm.mu.Lock()
+				vm.tls = true
+				vm.mu.Unlock()
+				continue
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("agent at %s never answered: %w (last: %v)", vm.AgentURL(), ctx.Err(), err)
+		case <-vm.done:
+			return fmt.Errorf("qemu exited: %v", vm.waitErr)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Wait waits for QEMU to exit (the guest powered off) or timeout.
+func (vm *VM) Wait(timeout time.Duration) error {
+	select {
+	case <-vm.done:
+		return vm.waitErr
+	case <-time.After(timeout):
+		return fmt.Errorf("qemu still running after %v", timeout)
+	}
+}
+
+// Kill stops QEMU at once; the guest gets no chance to flush.
+func (vm *VM) Kill() {
+	vm.once.Do(func() {
+		select {
+		case <-vm.done:
+		default:
+			_ = vm.cmd.Process.Signal(os.Kill)
+			<-vm.done
+		}
+	})
+}

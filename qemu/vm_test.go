@@ -1,0 +1,97 @@
+package qemu
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestArgsNetwork(t *testing.T) {
+	o := Options{Kernel: "k", Initrd: "i", Accel: TCG, MemMB: 128, Append: "goipa.net=static",
+		GuestFwds: []Fwd{{GuestPort: 6385, HostAddr: "127.0.0.1:40001"}, {GuestPort: 8080, HostAddr: "[::1]:40002"}},
+		Disks:     []Disk{{Path: "/d/a.raw", Serial: "s1"}, {Path: "/d/b.qcow2", Format: "qcow2"}}}
+	args, err := o.args(41000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"-netdev": "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:41000-:9999" +
+			",guestfwd=tcp:10.0.2.100:6385-cmd:socat - TCP:127.0.0.1:40001" +
+			",guestfwd=tcp:10.0.2.100:8080-cmd:socat - TCP:[::1]:40002",
+		"-append": "console=ttyS0 panic=-1 quiet goipa.net=static",
+		"-m":      "128",
+		"-accel":  "tcg,thread=multi",
+	}
+	for flag, v := range want {
+		if got := argValues(args, flag); !slices.Contains(got, v) {
+			t.Errorf("%s = %q, want %q", flag, got, v)
+		}
+	}
+	drives := argValues(args, "-drive")
+	if len(drives) != 2 || !strings.Contains(drives[0], "file=/d/a.raw,format=raw") || !strings.Contains(drives[1], "format=qcow2") {
+		t.Errorf("-drive = %q", drives)
+	}
+	if devs := argValues(args, "-device"); !slices.Contains(devs, "virtio-blk-pci,drive=d0,serial=s1") || !slices.Contains(devs, "virtio-blk-pci,drive=d1") {
+		t.Errorf("-device = %q", devs)
+	}
+}
+
+func TestArgsRefuseNonLoopback(t *testing.T) {
+	for _, addr := range []string{"10.0.0.1:80", "example.org:80", "0.0.0.0:80", "[2001:db8::1]:80"} {
+		o := Options{Kernel: "k", Initrd: "i", Accel: TCG, GuestFwds: []Fwd{{GuestPort: 80, HostAddr: addr}}}
+		if _, err := o.args(1); !errors.Is(err, ErrNotLoopback) {
+			t.Errorf("forward to %s: err = %v, want ErrNotLoopback", addr, err)
+		}
+	}
+	o := Options{Kernel: "k", Initrd: "i", Accel: TCG, GuestFwds: []Fwd{{GuestPort: 80, HostAddr: "127.0.0.1"}}}
+	if _, err := o.args(1); err == nil {
+		t.Error("forward without a port accepted")
+	}
+}
+
+func TestHasVirtFlag(t *testing.T) {
+	for cpuinfo, want := range map[string]bool{
+		"processor\t: 0\nflags\t\t: fpu vme de pse tsc msr vmx ept\n":    true,
+		"flags\t\t: fpu svm sse\nflags\t\t: fpu svm sse\n":               true,
+		"processor\t: 0\nflags\t\t: fpu vme de pse tsc msr hypervisor\n": false,
+		"vmx flags\t: vnmi preemption_timer\nflags\t\t: fpu\n":           false,
+		"": false,
+	} {
+		if got := hasVirtFlag([]byte(cpuinfo)); got != want {
+			t.Errorf("hasVirtFlag(%q) = %v, want %v", cpuinfo, got, want)
+		}
+	}
+}
+
+func TestConsoleWait(t *testing.T) {
+	c := newConsole()
+	done := make(chan struct{})
+	go func() {
+		for _, s := range []string{"Welcome to u-root\n", "goipa star", "ting\n"} {
+			time.Sleep(5 * time.Millisecond)
+			_, _ = c.Write([]byte(s))
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.wait(ctx, "goipa starting", done); err != nil {
+		t.Fatal(err)
+	}
+	close(done)
+	if err := c.wait(ctx, "never printed", done); !errors.Is(err, errExited) {
+		t.Errorf("after exit: err = %v, want errExited", err)
+	}
+}
+
+func argValues(args []string, flag string) []string {
+	var out []string
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == flag {
+			out = append(out, args[i+1])
+		}
+	}
+	return out
+}
