@@ -8,36 +8,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goipa/goipa/internal/looptest"
 	"github.com/goipa/goipa/internal/runner"
 	"github.com/goipa/goipa/raid/mdadm"
 )
 
-// loopDisk attaches a sparse file as a loop device with partition support.
-// Only devices this test attached are ever written.
+// loopDisk attaches a sparse file as a loop device with partition support
+// (see looptest.Attach). Only devices this test attached are ever written.
 func loopDisk(t *testing.T, size int64) Device {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for loop devices")
-	}
-	img := filepath.Join(t.TempDir(), "disk.img")
-	f, err := os.Create(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	ctx := context.Background()
-	out, err := runner.Exec{}.Run(ctx, runner.Command("losetup", "--find", "--show", "--partscan", img))
-	if err != nil {
-		t.Skipf("no loop device: %v", err)
-	}
-	dev := strings.TrimSpace(string(out))
-	if !strings.HasPrefix(dev, "/dev/loop") {
-		t.Fatalf("losetup gave %q, not a loop device", dev)
-	}
-	t.Cleanup(func() { runner.Exec{}.Run(ctx, runner.Command("losetup", "--detach", dev)) })
+	dev, _ := looptest.New(t, size)
 	return Device{Path: dev, Size: size, LogicalSectorSize: 512}
 }
 

@@ -8,11 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/goipa/goipa/internal/looptest"
 	"github.com/goipa/goipa/internal/runner"
 	"github.com/goipa/goipa/internal/runner/runnertest"
 )
@@ -142,37 +142,11 @@ func runInput(t testing.TB, stdin, name string, args ...string) {
 	}
 }
 
-var loopName = regexp.MustCompile(`^/dev/loop[0-9]+$`)
-
-// newLoop attaches a loop device (with partition scanning) to a fresh
-// sparse size-byte file in the test's temp dir and detaches it on cleanup.
-// It refuses to return anything but a /dev/loopN whose backing file is that
-// file, so no test can write to another device.
+// newLoop attaches a loop device with sectorSize-byte sectors (and extra
+// losetup arguments) to a fresh sparse size-byte file; see looptest.Attach.
 func newLoop(t testing.TB, size int64, sectorSize int, extra ...string) (dev, backing string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("loop devices need root")
-	}
-	needTool(t, "losetup")
-	backing = filepath.Join(t.TempDir(), "disk.img")
-	fd, err := os.Create(backing)
-	must(t, err)
-	must(t, fd.Truncate(size))
-	must(t, fd.Close())
-	args := append([]string{"--find", "--show", "--partscan", "--sector-size", strconv.Itoa(sectorSize)}, extra...)
-	out, err := output("losetup", append(args, backing)...)
-	if err != nil {
-		t.Skipf("cannot attach a loop device: %v", err)
-	}
-	dev = strings.TrimSpace(out)
-	if loopName.MatchString(dev) {
-		t.Cleanup(func() { run(t, "losetup", "--detach", dev) })
-	}
-	got, err := os.ReadFile(filepath.Join("/sys/block", filepath.Base(dev), "loop", "backing_file"))
-	if !loopName.MatchString(dev) || err != nil || strings.TrimSpace(string(got)) != backing {
-		t.Fatalf("refusing to use %q: not a loop device backed by %s (%q, %v)", dev, backing, got, err)
-	}
-	return dev, backing
+	return looptest.New(t, size, append([]string{"--sector-size", strconv.Itoa(sectorSize)}, extra...)...)
 }
 
 func readAt(t testing.TB, path string, off int64, n int) []byte {

@@ -8,13 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/goipa/goipa/internal/looptest"
 	"github.com/goipa/goipa/internal/runner"
 )
 
@@ -58,36 +57,17 @@ func newFile(t testing.TB, size int64, fill byte) string {
 	return p
 }
 
-var loopName = regexp.MustCompile(`^/dev/loop[0-9]+$`)
-
-// newLoop attaches a loop device (with partition scanning) to a fresh
-// size-byte file filled with fill (sparse for 0) in the test's temp dir and detaches it on cleanup.
-// Before returning it checks the device really is that loop device, so no
-// test can ever write to anything else.
+// newLoop attaches a loop device with sectorSize-byte sectors to a fresh
+// size-byte file filled with fill (sparse for 0); see looptest.Attach.
 func newLoop(t testing.TB, size int64, sectorSize int, fill byte) (dev, backing string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("loop devices need root")
-	}
-	needTool(t, "losetup")
-	backing = newFile(t, size, fill)
-	args := []string{"--find", "--show", "--partscan"}
+	looptest.Need(t) // before filling a file only to skip
+	var args []string
 	if sectorSize != 512 {
 		args = append(args, "--sector-size", strconv.Itoa(sectorSize))
 	}
-	out, err := runner.Exec{}.Run(context.Background(), runner.Command("losetup", append(args, backing)...))
-	if err != nil {
-		t.Skipf("cannot attach a loop device: %v", err)
-	}
-	dev = strings.TrimSpace(string(out))
-	if loopName.MatchString(dev) {
-		t.Cleanup(func() { run(t, "losetup", "--detach", dev) })
-	}
-	got, err := os.ReadFile(filepath.Join("/sys/block", filepath.Base(dev), "loop", "backing_file"))
-	if !loopName.MatchString(dev) || err != nil || strings.TrimSpace(string(got)) != backing {
-		t.Fatalf("refusing to use %q: not a loop device backed by %s (%q, %v)", dev, backing, got, err)
-	}
-	return dev, backing
+	backing = newFile(t, size, fill)
+	return looptest.Attach(t, backing, args...), backing
 }
 
 // testImage returns a size-byte image mixing random data and zero runs of
