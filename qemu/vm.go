@@ -49,6 +49,10 @@ type Options struct {
 	GuestFwds []Fwd
 	// Accel overrides Accel's choice.
 	Accel string
+	// Advertise makes the agent give Ironic its host-forwarded address
+	// (ipa-advertise-host=127.0.0.1, ipa-advertise-port=the forwarded
+	// port), so a conductor on the host can call it back.
+	Advertise bool
 }
 
 // Disk is a virtio-blk disk backed by a file.
@@ -167,8 +171,12 @@ func (o Options) args(port int) ([]string, error) {
 	} else {
 		a = append(a, "-accel", "tcg,thread=multi", "-cpu", "max")
 	}
+	appendLine := o.Append
+	if o.Advertise {
+		appendLine += fmt.Sprintf(" ipa-advertise-host=127.0.0.1 ipa-advertise-port=%d", port)
+	}
 	a = append(a, "-kernel", o.Kernel, "-initrd", o.Initrd,
-		"-append", strings.TrimSpace("console=ttyS0 panic=-1 quiet "+o.Append))
+		"-append", strings.TrimSpace("console=ttyS0 panic=-1 quiet "+appendLine))
 
 	netdev := fmt.Sprintf("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:%d", port, AgentPort)
 	for _, f := range o.GuestFwds {

@@ -1,0 +1,192 @@
+package qemu
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/goipa/goipa/agent/fakeironic"
+)
+
+// lab is a fake Ironic and an image server on 127.0.0.1, reachable from
+// the guest through guest forwards, and a node for the VM's NIC.
+type lab struct {
+	ironic *fakeironic.Server
+	images string // directory served
+	fwds   []Fwd
+	node   fakeironic.Node
+}
+
+const (
+	guestIronicPort = 6385
+	guestImagePort  = 8080
+)
+
+func newLab(t *testing.T, props map[string]any) *lab {
+	t.Helper()
+	l := &lab{ironic: fakeironic.NewTest(t, fakeironic.Options{}), images: t.TempDir()}
+	cfg := fakeironic.DefaultConfig()
+	cfg.HeartbeatTimeout = 30
+	l.ironic.SetConfig(cfg)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.FileServer(http.Dir(l.images))}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	l.fwds = []Fwd{
+		{GuestPort: guestIronicPort, HostAddr: hostPort(l.ironic.URL())},
+		{GuestPort: guestImagePort, HostAddr: ln.Addr().String()},
+	}
+	l.node, err = l.ironic.AddNode(fakeironic.Node{Name: t.Name(), MACs: []string{DefaultMAC},
+		ProvisionState: fakeironic.StateDeployWait, Properties: props})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func hostPort(u string) string {
+	if h, p, err := net.SplitHostPort(u[len("http://"):]); err == nil {
+		return net.JoinHostPort(h, p)
+	}
+	return u
+}
+
+func (l *lab) append() string {
+	return fmt.Sprintf("ipa-api-url=http://%s:%d", GuestServiceIP, guestIronicPort)
+}
+
+// imageURL publishes data as name and returns the guest's URL and sha256.
+func (l *lab) publish(t *testing.T, name string, data []byte) (string, string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(l.images, name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	return fmt.Sprintf("http://%s:%d/%s", GuestServiceIP, guestImagePort, name), hex.EncodeToString(sum[:])
+}
+
+func sparseFile(t *testing.T, size int64) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "disk.raw")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(size)
+	f.Close()
+	return p
+}
+
+func fileSHA(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	io.Copy(h, f)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// diskImage is 48 MiB of random data with zero MiBs in between, like a
+// real image with free space.
+func diskImage() []byte {
+	b := make([]byte, 48<<20)
+	r := rand.New(rand.NewPCG(7, 8))
+	for off := 0; off < len(b); off += 1 << 20 {
+		if (off>>20)%4 == 3 {
+			continue
+		}
+		for i := off; i < off+(1<<20); i += 8 {
+			v := r.Uint64()
+			for k := range 8 {
+				b[i+k] = byte(v >> (8 * k))
+			}
+		}
+	}
+	return b
+}
+
+func readHead(t *testing.T, path string, n int) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(f, b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestDeploy boots the ramdisk and plays Ironic's direct deploy of a raw
+// and a qcow2 image onto the disk chosen by a serial root device hint;
+// the disk must hold the image and the other disk must be untouched.
+func TestDeploy(t *testing.T) {
+	kernel, initrd := Images(t)
+	img := diskImage()
+	for _, format := range []string{"raw", "qcow2"} {
+		t.Run(format, func(t *testing.T) {
+			l := newLab(t, map[string]any{"root_device": map[string]any{"serial": "target"}})
+			body := img
+			if format == "qcow2" {
+				dir := t.TempDir()
+				raw, q := filepath.Join(dir, "img.raw"), filepath.Join(dir, "img.qcow2")
+				os.WriteFile(raw, img, 0o644)
+				if out, err := exec.Command("qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-c", raw, q).CombinedOutput(); err != nil {
+					t.Fatalf("qemu-img: %v %s", err, out)
+				}
+				body, _ = os.ReadFile(q)
+			}
+			url, sum := l.publish(t, "disk."+format, body)
+			other := sparseFile(t, 64<<20)
+			if err := os.WriteFile(other, bytes.Repeat([]byte("other disk "), 1<<20), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			before := fileSHA(t, other)
+			target := sparseFile(t, 1<<30)
+			vm := Start(t, Options{Kernel: kernel, Initrd: initrd, MemMB: 256, Append: l.append(), Advertise: true,
+				GuestFwds: l.fwds, Disks: []Disk{{Path: other, Serial: "other"}, {Path: target, Serial: "target"}}})
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			rep, err := l.ironic.Deploy(ctx, l.node.UUID, fakeironic.ImageInfo{URLs: []string{url}, DiskFormat: format,
+				OSHashAlgo: "sha256", OSHashValue: sum, StreamRawImages: true}, fakeironic.DeployOptions{PowerOff: true})
+			if err != nil {
+				t.Fatalf("deploy: %v", err)
+			}
+			t.Logf("deploy: first heartbeat %v after start, write_image %v, total %v",
+				rep.FirstHeartbeat.Sub(vm.Started()).Round(time.Millisecond), rep.WriteEnd.Sub(rep.WriteStart).Round(time.Millisecond),
+				rep.End.Sub(vm.Started()).Round(time.Millisecond))
+			// standby.power_off powers the VM off for real.
+			if err := vm.Wait(time.Minute); err != nil {
+				t.Fatalf("VM did not power off: %v", err)
+			}
+			if !bytes.Equal(readHead(t, target, len(img)), img) {
+				t.Error("the target disk does not hold the image")
+			}
+			if after := fileSHA(t, other); after != before {
+				t.Error("the other disk changed")
+			}
+			if got := rep.PartitionUUIDs; got == nil || got.RootUUID != fmt.Sprintf("0x%02x%02x%02x%02x", img[443], img[442], img[441], img[440]) {
+				t.Errorf("partition uuids = %+v", got)
+			}
+		})
+	}
+}
