@@ -306,6 +306,12 @@ func (a *Agent) rootDevice(ctx context.Context, node map[string]any) (string, er
 	if err != nil {
 		return "", command.Typed("SoftwareRAIDError", "Software RAID caused unknown error", err)
 	}
+	if rootVolume != "" {
+		// /dev/md/<name> is mdadm's link to the /dev/mdN the inventory lists.
+		if p, err := filepath.EvalSymlinks(rootVolume); err == nil {
+			rootVolume = p
+		}
+	}
 	hints, err := hardware.RootDeviceHints(node)
 	if err != nil {
 		return "", command.InvalidParams("%v", err)

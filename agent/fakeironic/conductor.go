@@ -133,7 +133,8 @@ func (c *Conductor) stepParams() (map[string]any, error) {
 		"provision_state": n.ProvisionState, "power_state": "power on",
 		"properties": deepCopy(n.Properties), "instance_info": deepCopy(n.InstanceInfo),
 		"driver_info": map[string]any{}, "driver_internal_info": dii,
-		"deploy_interface": "direct", "boot_interface": "fake", "management_interface": "noop",
+		"target_raid_config": deepCopy(n.TargetRAIDConfig),
+		"deploy_interface":   "direct", "boot_interface": "fake", "management_interface": "noop",
 		"last_error": nilIfEmpty(n.LastError), "maintenance": false,
 	}
 	ports := make([]map[string]any, len(n.MACs))

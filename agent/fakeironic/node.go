@@ -59,7 +59,9 @@ type Node struct {
 	Properties         map[string]any
 	InstanceInfo       map[string]any
 	DriverInternalInfo map[string]any
-	LastError          string
+	// TargetRAIDConfig is what raid.create_configuration builds.
+	TargetRAIDConfig map[string]any
+	LastError        string
 	// StateSince is when ProvisionState last changed (set by the server).
 	StateSince time.Time
 }
@@ -228,6 +230,7 @@ func copyNode(n Node) Node {
 	n.Properties = deepCopy(n.Properties)
 	n.InstanceInfo = deepCopy(n.InstanceInfo)
 	n.DriverInternalInfo = deepCopy(n.DriverInternalInfo)
+	n.TargetRAIDConfig = deepCopy(n.TargetRAIDConfig)
 	return n
 }
 

@@ -1,0 +1,227 @@
+package qemu
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/goipa/goipa/agent/fakeironic"
+)
+
+// member is an md member found on a disk file by reading its GPT and the
+// v1.2 superblock 4 KiB into each partition.
+type member struct {
+	start, size int64 // partition, bytes
+	level       int32
+	name        string
+	dataOffset  int64 // bytes from the partition start
+}
+
+func members(t *testing.T, path string) []member {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	hdr := make([]byte, 512)
+	f.ReadAt(hdr, 512)
+	if string(hdr[:8]) != "EFI PART" {
+		return nil
+	}
+	entries := int64(binary.LittleEndian.Uint64(hdr[72:]))
+	n, esz := binary.LittleEndian.Uint32(hdr[80:]), binary.LittleEndian.Uint32(hdr[84:])
+	var out []member
+	for i := range int64(n) {
+		e := make([]byte, esz)
+		f.ReadAt(e, entries*512+i*int64(esz))
+		first, last := int64(binary.LittleEndian.Uint64(e[32:])), int64(binary.LittleEndian.Uint64(e[40:]))
+		if first == 0 {
+			continue
+		}
+		sb := make([]byte, 256)
+		f.ReadAt(sb, first*512+4096)
+		if binary.LittleEndian.Uint32(sb) != 0xa92b4efc {
+			continue
+		}
+		out = append(out, member{start: first * 512, size: (last - first + 1) * 512,
+			level: int32(binary.LittleEndian.Uint32(sb[72:])), name: string(bytes.TrimRight(sb[32:64], "\x00")),
+			dataOffset: int64(binary.LittleEndian.Uint64(sb[128:])) * 512})
+	}
+	return out
+}
+
+func readAt(t *testing.T, path string, off int64, n int) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func logicalDisk(level, name string, sizeGB any, root bool, serials ...string) map[string]any {
+	var pd []any
+	for _, s := range serials {
+		pd = append(pd, map[string]any{"serial": s})
+	}
+	return map[string]any{"raid_level": level, "size_gb": sizeGB, "controller": "software",
+		"volume_name": name, "is_root_volume": root, "physical_disks": pd}
+}
+
+// runStep runs one in-band step the way the conductor does and waits for it.
+func runStep(ctx context.Context, t *testing.T, c *fakeironic.Conductor, kind string, step fakeironic.Step) {
+	t.Helper()
+	steps, err := c.GetSteps(ctx, kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ExecuteStep(ctx, kind, step, steps.HardwareManagerVersion); err != nil {
+		t.Fatal(err)
+	}
+	c.PollInterval = 2 * time.Second
+	if _, err := c.WaitStep(ctx, kind, step); err != nil {
+		t.Fatalf("%s step %s: %v", kind, step.Step, err)
+	}
+}
+
+// TestSoftwareRAID: raid.apply_configuration builds RAID-1 (the root) and
+// RAID-0 over two disks, write_image deploys onto the RAID-1, and after
+// power off both mirror halves hold the image; a third disk is untouched.
+// A second boot runs raid.delete_configuration, which leaves no md
+// superblock and no partition table behind.
+func TestSoftwareRAID(t *testing.T) {
+	kernel, initrd := Images(t)
+	target := map[string]any{"logical_disks": []any{
+		logicalDisk("1", "root", 1, true, "raid-a", "raid-b"),
+		logicalDisk("0", "data", "MAX", false, "raid-a", "raid-b"),
+	}}
+	l := newLab(t, nil)
+	l.ironic.UpdateNode(l.node.UUID, func(n *fakeironic.Node) { n.TargetRAIDConfig = target })
+	img := diskImage()
+	url, sum := l.publish(t, "disk.raw", img)
+	a, b, other := sparseFile(t, 3<<30), sparseFile(t, 3<<30), sparseFile(t, 64<<20)
+	os.WriteFile(other, bytes.Repeat([]byte("keep me "), 1<<20), 0o644)
+	before := fileSHA(t, other)
+	disks := []Disk{{Path: a, Serial: "raid-a"}, {Path: b, Serial: "raid-b"}, {Path: other, Serial: "other"}}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	vm := Start(t, Options{Kernel: kernel, Initrd: initrd, MemMB: 384, Append: l.append(), Advertise: true, GuestFwds: l.fwds, Disks: disks})
+	if _, err := l.ironic.WaitAgent(ctx, l.node.UUID); err != nil {
+		t.Fatal(err)
+	}
+	c, err := l.ironic.Conductor(l.node.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runStep(ctx, t, c, "deploy", fakeironic.Step{Interface: "raid", Step: "apply_configuration",
+		Args: map[string]any{"raid_config": target, "delete_existing": true}})
+	c.Close()
+	if _, err := l.ironic.Deploy(ctx, l.node.UUID, fakeironic.ImageInfo{URLs: []string{url}, DiskFormat: "raw",
+		OSHashAlgo: "sha256", OSHashValue: sum}, fakeironic.DeployOptions{PowerOff: true}); err != nil {
+		t.Fatalf("deploy onto the RAID-1: %v", err)
+	}
+	if err := vm.Wait(time.Minute); err != nil {
+		t.Fatalf("VM did not power off: %v", err)
+	}
+	for _, disk := range []string{a, b} {
+		ms := members(t, disk)
+		levels := map[string]int32{}
+		for _, m := range ms {
+			levels[m.name] = m.level
+			if m.level == 1 && !bytes.Equal(readAt(t, disk, m.start+m.dataOffset, len(img)), img) {
+				t.Errorf("%s: the RAID-1 member does not hold the image", disk)
+			}
+		}
+		if levels["any:root"] != 1 || levels["any:data"] != 0 {
+			t.Errorf("%s: md members %+v, want any:root RAID-1 and any:data RAID-0", disk, ms)
+		}
+	}
+	if fileSHA(t, other) != before {
+		t.Error("the disk outside the RAID config changed")
+	}
+
+	// Clean: delete_configuration in a fresh ramdisk.
+	l.ironic.UpdateNode(l.node.UUID, func(n *fakeironic.Node) { n.ProvisionState = "clean wait" })
+	l.ironic.WipeAgentInfo(l.node.UUID)
+	vm = Start(t, Options{Kernel: kernel, Initrd: initrd, MemMB: 384, Append: l.append(), Advertise: true, GuestFwds: l.fwds, Disks: disks})
+	if _, err := l.ironic.WaitAgent(ctx, l.node.UUID); err != nil {
+		t.Fatal(err)
+	}
+	c, err = l.ironic.Conductor(l.node.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	runStep(ctx, t, c, "clean", fakeironic.Step{Interface: "raid", Step: "delete_configuration"})
+	vm.Kill()
+	for _, disk := range []string{a, b} {
+		if ms := members(t, disk); len(ms) != 0 {
+			t.Errorf("%s: md members left after delete_configuration: %+v", disk, ms)
+		}
+		if head := readAt(t, disk, 0, 1<<20); !bytes.Equal(head, make([]byte, 1<<20)) {
+			t.Errorf("%s: partition table left after delete_configuration", disk)
+		}
+	}
+	if fileSHA(t, other) != before {
+		t.Error("the disk outside the RAID config changed")
+	}
+}
+
+// TestRAIDLevels builds RAID-5, RAID-6 and RAID-10 over four disks in one
+// apply_configuration and checks every member's superblock.
+func TestRAIDLevels(t *testing.T) {
+	kernel, initrd := Images(t)
+	target := map[string]any{"logical_disks": []any{
+		logicalDisk("5", "r5", 1, true, "d0", "d1", "d2"),
+		logicalDisk("6", "r6", 1, false, "d0", "d1", "d2", "d3"),
+		logicalDisk("1+0", "r10", 1, false, "d0", "d1", "d2", "d3"),
+	}}
+	l := newLab(t, nil)
+	var disks []Disk
+	for i := range 4 {
+		disks = append(disks, Disk{Path: sparseFile(t, 3<<30), Serial: fmt.Sprintf("d%d", i)})
+	}
+	vm := Start(t, Options{Kernel: kernel, Initrd: initrd, MemMB: 384, Append: l.append(), Advertise: true, GuestFwds: l.fwds, Disks: disks})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if _, err := l.ironic.WaitAgent(ctx, l.node.UUID); err != nil {
+		t.Fatal(err)
+	}
+	c, err := l.ironic.Conductor(l.node.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	runStep(ctx, t, c, "deploy", fakeironic.Step{Interface: "raid", Step: "apply_configuration",
+		Args: map[string]any{"raid_config": target}})
+	if _, err := c.Agent.Run(ctx, "standby.sync", map[string]any{}, true); err != nil {
+		t.Fatal(err)
+	}
+	vm.Kill()
+	want := map[string]int32{"any:r5": 5, "any:r6": 6, "any:r10": 10}
+	for i, d := range disks {
+		got := map[string]int32{}
+		for _, m := range members(t, d.Path) {
+			got[m.name] = m.level
+		}
+		for name, level := range want {
+			if name == "any:r5" && i == 3 {
+				continue
+			}
+			if got[name] != level {
+				t.Errorf("disk %d: member %s level %d, want %d (all: %v)", i, name, got[name], level, got)
+			}
+		}
+	}
+}
