@@ -337,12 +337,18 @@ func (a *Agent) blockDevices(ctx context.Context) ([]hardware.BlockDevice, error
 	return hardware.ListBlockDevices(hardware.BlockOptions{Root: hardware.Root{Sys: a.SysfsRoot}})
 }
 
-// eraseDevices lists the disks and md volumes the erase steps act on.
-func (a *Agent) eraseDevices(ctx context.Context) ([]erase.Device, error) {
+// eraseDevices lists the disks and md volumes the erase steps act on,
+// without those the node's skip_block_devices names.
+func (a *Agent) eraseDevices(ctx context.Context, node map[string]any) ([]erase.Device, error) {
 	devs, err := a.blockDevices(ctx)
 	if err != nil {
 		return nil, err
 	}
+	skip, _, err := hardware.SkipList(node)
+	if err != nil {
+		return nil, command.InvalidParams("%v", err)
+	}
+	devs = hardware.WithoutSkipped(devs, skip)
 	str := func(p *string) string {
 		if p == nil {
 			return ""

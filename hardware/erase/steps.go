@@ -9,8 +9,9 @@ import (
 	"github.com/goipa/goipa/hardware"
 )
 
-// ListDevices returns the disks (and md volumes) an erase step acts on.
-type ListDevices func(ctx context.Context) ([]Device, error)
+// ListDevices returns the disks (and md volumes) an erase step acts on for
+// the node (whose skip_block_devices are left out).
+type ListDevices func(ctx context.Context, node map[string]any) ([]Device, error)
 
 var abortable = true
 
@@ -31,7 +32,7 @@ func Register(g *hardware.Generic, list ListDevices, base Options) {
 				command.ReportProgress(ctx, map[string]any{"device": p.Device, "method": string(p.Method),
 					"pass": p.Pass, "passes": p.Passes, "bytes_done": p.Done, "bytes_total": p.Total})
 			}
-			devs, err := list(ctx)
+			devs, err := list(ctx, req.Node)
 			if err != nil {
 				return nil, err
 			}
