@@ -7,7 +7,7 @@ GOFLAGS  ?=
 export CGO_ENABLED = 0
 export GOAMD64 = v1
 
-.PHONY: all build test unit-test clean deps-test deps-ironic
+.PHONY: all build test unit-test clean deps-test deps-ironic demo deps-demo
 all: build
 
 build:
@@ -41,6 +41,14 @@ deps-ironic: $(APT_STAMP)
 
 clean:
 	rm -rf $(OUT)
+
+# make demo: the README's first command (demo/run.sh says what it does).
+DEMO_DEBS := syslinux syslinux-common mtools dosfstools fdisk python3
+deps-demo: $(APT_STAMP)
+	@dpkg -s $(DEMO_DEBS) >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEMO_DEBS)
+
+demo: deps-demo ramdisk build
+	OUT=$(OUT) demo/run.sh
 
 # --- Ramdisk: Debian kernel + u-root initramfs with goipa (initramfs/build.sh),
 # and QEMU for the VM tests (qemu/). Downloads and staging go to .cache/.
