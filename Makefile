@@ -7,7 +7,7 @@ GOFLAGS  ?=
 export CGO_ENABLED = 0
 export GOAMD64 = v1
 
-.PHONY: all build test unit-test clean deps-test deps-ironic demo deps-demo
+.PHONY: all build test unit-test clean deps-test deps-ironic demo deps-demo bench
 all: build
 
 build:
@@ -41,6 +41,15 @@ deps-ironic: $(APT_STAMP)
 
 clean:
 	rm -rf $(OUT)
+
+# make bench: ratios measured side by side in one run (not timed tests).
+bench: export GOIPA_BENCH = 1
+bench: export GOIPA_KERNEL = $(abspath $(OUT))/goipa.vmlinux
+bench: export GOIPA_INITRD = $(abspath $(OUT))/goipa.initramfs
+bench: deps-test deps-qemu deps-ironic ramdisk
+	@$(GO) test -count=1 -timeout 30m -v -run '^TestBootBench$$' ./qemu | grep '^BENCH'
+	@$(GO) test -count=1 -timeout 30m -v -run '^TestBench$$' ./image | grep '^BENCH'
+	@$(GO) test -count=1 -v -run '^TestBenchInventory$$' ./hardware | grep '^BENCH'
 
 # make demo: the README's first command (demo/run.sh says what it does).
 DEMO_DEBS := syslinux syslinux-common mtools dosfstools fdisk python3
