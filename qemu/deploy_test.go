@@ -1,7 +1,9 @@
 package qemu
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,5 +191,47 @@ func TestDeploy(t *testing.T) {
 				t.Errorf("partition uuids = %+v", got)
 			}
 		})
+	}
+}
+
+// TestCollectSystemLogs: log.collect_system_logs from the ramdisk carries
+// the agent's own log, the kernel log and the md status, as the conductor
+// stores them after a failed deploy.
+func TestCollectSystemLogs(t *testing.T) {
+	kernel, initrd := Images(t)
+	l := newLab(t, nil)
+	Start(t, Options{Kernel: kernel, Initrd: initrd, Append: l.append(), Advertise: true, GuestFwds: l.fwds})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := l.ironic.WaitAgent(ctx, l.node.UUID); err != nil {
+		t.Fatal(err)
+	}
+	c, err := l.ironic.Conductor(l.node.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tgz, err := c.CollectLogs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz, err := gzip.NewReader(bytes.NewReader(tgz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		b, _ := io.ReadAll(tr)
+		files[h.Name] = string(b)
+	}
+	for name, want := range map[string]string{"goipa.log": "goipa starting", "dmesg": "Linux version", "mdstat": "Personalities", "network": DefaultMAC} {
+		if !strings.Contains(files[name], want) {
+			t.Errorf("%s does not contain %q (files: %d)", name, want, len(files))
+		}
 	}
 }
