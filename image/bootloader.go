@@ -49,6 +49,9 @@ type loader struct {
 // image carries its own boot code, so there is nothing to do, as in IPA.
 func (b *Bootloader) Install(ctx context.Context, device string, p BootloaderParams) (string, error) {
 	if _, err := os.Stat(b.EFIRoot); err != nil {
+		if partitionImage(p.RootUUID) {
+			return "", noGrub("BIOS")
+		}
 		return "whole-disk image in BIOS mode: nothing to install", nil
 	}
 	dk, err := disk.Open(device, b.Disk)
@@ -80,6 +83,11 @@ func (b *Bootloader) Install(ctx context.Context, device string, p BootloaderPar
 	}
 	loaders, err := findLoaders(fsys)
 	unmount()
+	if err != nil && partitionImage(p.RootUUID) {
+		// A partition image's ESP is freshly formatted and empty: IPA would
+		// copy the loaders from the root file system with grub tooling.
+		return "", noGrub("UEFI")
+	}
 	if err != nil {
 		return "", bootloaderErr(err)
 	}
@@ -99,6 +107,23 @@ func (b *Bootloader) Install(ctx context.Context, device string, p BootloaderPar
 		}
 	}
 	return fmt.Sprintf("UEFI boot entries %v installed for %s", loaders, device), nil
+}
+
+// partitionImage tells a partition image's root uuid (a file system UUID or
+// PARTUUID) from a whole-disk one (none, or the MBR signature 0x%08x).
+func partitionImage(rootUUID string) bool {
+	return rootUUID != "" && !wholeDiskRootRE.MatchString(rootUUID)
+}
+
+var wholeDiskRootRE = regexp.MustCompile(`^0x[0-9a-fA-F]{8}$`)
+
+// noGrub is IPA's answer when enable_bios_bootloader_install is off (its
+// default); goipa has no grub2-install at all.
+func noGrub(mode string) error {
+	return command.Typed("InvalidImage", "The provided image is not valid for use", fmt.Errorf(
+		"Install of legacy BIOS bootloaders disabled by CONF.enable_bios_bootloader_install as part of "+
+			"CVE-2026-43003 mitigation. goipa cannot install a boot loader for a partition image in %s mode "+
+			"(it has no grub2-install): use a whole-disk image, or set ignore_bootloader_failure", mode))
 }
 
 func bootloaderErr(err error) error {

@@ -105,3 +105,15 @@ func TestInstallUEFI(t *testing.T) {
 		t.Errorf("BIOS install: %v, %v", err, fake.Argvs())
 	}
 }
+
+func TestInstallPartitionImageNeedsGrub(t *testing.T) {
+	b := &Bootloader{EFIRoot: filepath.Join(t.TempDir(), "no-efi")}
+	msg, err := b.Install(context.Background(), "/dev/unused", BootloaderParams{RootUUID: "0x1234abcd"})
+	if err != nil || !strings.Contains(msg, "nothing to install") {
+		t.Errorf("whole-disk image in BIOS mode: %q, %v", msg, err)
+	}
+	_, err = b.Install(context.Background(), "/dev/unused", BootloaderParams{RootUUID: "4f0b5c2a-1111-4222-8333-123456789abc"})
+	if errType(err) != "InvalidImage" || !strings.Contains(err.Error(), "enable_bios_bootloader_install") {
+		t.Errorf("partition image in BIOS mode: %v (%s)", err, errType(err))
+	}
+}

@@ -34,6 +34,9 @@ type Deployer struct {
 	Disk disk.Options
 	// ProgressEvery is how often progress is logged (default 5 s).
 	ProgressEvery time.Duration
+	// EFIRoot is /sys/firmware/efi (the default): a partition image whose
+	// image_info has no deploy_boot_mode is laid out for UEFI when it exists.
+	EFIRoot string
 
 	mu    sync.Mutex
 	uuids map[string]any
@@ -81,9 +84,6 @@ func (d *Deployer) Write(ctx context.Context, info *Info, device, configDrive st
 	if err := info.Validate(d.MD5Enabled); err != nil {
 		return nil, command.InvalidParams("%v", err)
 	}
-	if !info.WholeDisk() {
-		return nil, command.Typed(errInvalid, "Invalid image", errors.New("partition images are not supported yet: use a whole-disk image"))
-	}
 	d.mu.Lock()
 	d.uuids = nil
 	d.mu.Unlock()
@@ -94,37 +94,17 @@ func (d *Deployer) Write(ctx context.Context, info *Info, device, configDrive st
 	if err != nil {
 		return nil, command.Typed(errChecksum, "Error verifying image checksum", err)
 	}
+	if !info.WholeDisk() {
+		return d.writePartitionImage(ctx, info, device, configDrive, verifier, opts)
+	}
 	dk, err := disk.Open(device, d.diskOptions())
 	if err != nil {
 		return nil, command.Typed(errWrite, "Error writing image to device", err)
 	}
 	defer dk.Close()
-
-	var res *Result
-	// A checksum mismatch or a server that cannot resume costs at most one
-	// more full download.
-	for attempt := 1; ; attempt++ {
-		// Zero runs are skipped only on a device known to read zeros, so
-		// every attempt starts from a freshly zeroed device (or writes
-		// every byte).
-		if err := dk.PrepareZero(ctx); err != nil && attempt == 1 {
-			d.Log.Info("zeros will be written: the device cannot be zeroed cheaply up front", "device", device, "reason", err)
-		}
-		res, err = d.writeOnce(ctx, dk, info, verifier, opts)
-		if err == nil || attempt == 2 || !(errors.Is(err, download.ErrChecksumMismatch) || errors.Is(err, download.ErrRestart)) {
-			break
-		}
-		d.Log.Warn("writing the image again from the start", "image", info.ID, "error", err)
-	}
+	res, err := d.writeVerified(ctx, dk, info, verifier, opts)
 	if err != nil {
-		// Bytes that did not verify must never boot: zero the device, or at
-		// least its partition tables.
-		if dk.PrepareZero(ctx) != nil {
-			if werr := wipeEdges(ctx, dk); werr != nil {
-				d.Log.Error("wiping a partially written image", "device", device, "error", werr)
-			}
-		}
-		return nil, classify(err)
+		return nil, err
 	}
 
 	if err := dk.FixGPT(); err != nil && !errors.Is(err, disk.ErrNoPartitionTable) {
@@ -155,6 +135,37 @@ func (d *Deployer) Write(ctx context.Context, info *Info, device, configDrive st
 	d.Log.Info("image written and verified", "image", info.ID, "device", device, "format", res.Format,
 		"bytes", res.Stats.Image, "written", res.Stats.Written, "skipped_zero", res.Stats.Skipped,
 		"duration", res.Stats.Duration, "MBps", mbps(res.Stats.Image, res.Stats.Duration))
+	return res, nil
+}
+
+// writeVerified writes and verifies the image on target (the disk, or a
+// partition image's root partition), once more after a checksum mismatch or
+// a server that cannot resume. A target whose bytes did not verify is
+// zeroed, or at least its edges, so it never boots.
+func (d *Deployer) writeVerified(ctx context.Context, target *disk.Disk, info *Info, v *download.Verifier, opts download.Options) (*Result, error) {
+	var res *Result
+	var err error
+	for attempt := 1; ; attempt++ {
+		// Zero runs are skipped only on a device known to read zeros, so
+		// every attempt starts from a freshly zeroed device (or writes
+		// every byte).
+		if zerr := target.PrepareZero(ctx); zerr != nil && attempt == 1 {
+			d.Log.Info("zeros will be written: the device cannot be zeroed cheaply up front", "device", target.Path(), "reason", zerr)
+		}
+		res, err = d.writeOnce(ctx, target, info, v, opts)
+		if err == nil || attempt == 2 || !(errors.Is(err, download.ErrChecksumMismatch) || errors.Is(err, download.ErrRestart)) {
+			break
+		}
+		d.Log.Warn("writing the image again from the start", "image", info.ID, "error", err)
+	}
+	if err != nil {
+		if target.PrepareZero(ctx) != nil {
+			if werr := wipeEdges(ctx, target); werr != nil {
+				d.Log.Error("wiping a partially written image", "device", target.Path(), "error", werr)
+			}
+		}
+		return nil, classify(err)
+	}
 	return res, nil
 }
 
