@@ -35,9 +35,10 @@ DEPS_TEST := qemu-utils gdisk fdisk dosfstools mtools genisoimage e2fsprogs util
 deps-test: $(APT_STAMP)
 	@dpkg -s $(DEPS_TEST) >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEPS_TEST)
 
+# ironic-inspector: Ironic 21.4 has no built-in inspection endpoint.
 deps-ironic: $(APT_STAMP)
-	@test -x /usr/bin/ironic || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		ironic-api ironic-conductor python3-ironicclient
+	@test -x /usr/bin/ironic -a -x /usr/bin/ironic-inspector || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		ironic-api ironic-conductor python3-ironicclient ironic-inspector
 
 clean:
 	rm -rf $(OUT)
@@ -50,6 +51,7 @@ bench: deps-test deps-qemu deps-ironic ramdisk
 	@$(GO) test -count=1 -timeout 30m -v -run '^TestBootBench$$' ./qemu | grep '^BENCH'
 	@$(GO) test -count=1 -timeout 30m -v -run '^TestBench$$' ./image | grep '^BENCH'
 	@$(GO) test -count=1 -v -run '^TestBenchInventory$$' ./hardware | grep '^BENCH'
+	@$(GO) test -count=1 -timeout 30m -v -run '^TestRealIronicBench$$' ./e2e | grep '^BENCH'
 
 # make demo: the README's first command (demo/run.sh says what it does).
 DEMO_DEBS := syslinux syslinux-common mtools dosfstools fdisk python3
@@ -61,7 +63,7 @@ demo: deps-demo ramdisk build
 
 # --- Ramdisk: Debian kernel + u-root initramfs with goipa (initramfs/build.sh),
 # and QEMU for the VM tests (qemu/). Downloads and staging go to .cache/.
-QEMU_DEBS := qemu-system-x86 qemu-utils socat mdadm cpio zstd xz-utils kmod ca-certificates
+QEMU_DEBS := qemu-system-x86 qemu-utils socat mdadm cpio zstd xz-utils kmod ca-certificates ovmf
 RAMDISK_SRC = $(shell find . \( -path ./.cache -o -path ./$(OUT) \) -prune -o \
 	\( -name '*.go' -o -name go.mod -o -name go.sum \) -print) initramfs/modules.txt initramfs/build.sh
 

@@ -110,7 +110,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	raid.Register(generic, a.raidManager)
 	erase.Register(generic, a.eraseDevices, erase.Options{Runner: runner.Exec{}, Logger: log, SysfsRoot: a.SysfsRoot,
 		AllowSpecialFilesystems: !a.Config.GuardSpecialFilesystems})
-	steps.Register(cmds, hardware.Select(generic))
+	steps.Register(cmds, hardware.Select(generic), func(n map[string]any) { node.Store(&n) })
 	standby.Register(cmds, a.Machine)
 	logs.Register(cmds, &logs.Collector{Ring: a.Ring})
 	locked := make(chan struct{})

@@ -53,6 +53,13 @@ type Options struct {
 	// (ipa-advertise-host=127.0.0.1, ipa-advertise-port=the forwarded
 	// port), so a conductor on the host can call it back.
 	Advertise bool
+	// UEFI boots OVMF instead of SeaBIOS (Kernel must then be a bzImage,
+	// which OVMF starts through its EFI stub). Without Kernel the VM boots
+	// from its disks, as the firmware's boot entries say.
+	UEFI bool
+	// UEFIVars is the NVRAM file of a UEFI VM (see NewUEFIVars); empty
+	// means a fresh copy for this VM.
+	UEFIVars string
 }
 
 // Disk is a virtio-blk disk backed by a file.
@@ -89,8 +96,15 @@ type VM struct {
 // console goes into the test log (shown on failure or with -v).
 func Start(t testing.TB, o Options) *VM {
 	t.Helper()
-	if o.Kernel == "" || o.Initrd == "" {
+	if (o.Kernel == "" || o.Initrd == "") && !o.UEFI {
 		t.Fatal("qemu: Options.Kernel and Options.Initrd are required")
+	}
+	if o.UEFI && o.UEFIVars == "" {
+		vars, err := NewUEFIVars(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.UEFIVars = vars
 	}
 	var lastErr error
 	// A free port can be taken between our probe and QEMU's bind: retry.
@@ -141,7 +155,11 @@ func start(t testing.TB, o Options) (*VM, error) {
 	}
 	t.Cleanup(func() {
 		vm.Kill()
-		t.Logf("qemu %s console:\n%s", filepath.Base(o.Initrd), vm.console.String())
+		name := filepath.Base(o.Initrd)
+		if o.Kernel == "" {
+			name = "disk boot"
+		}
+		t.Logf("qemu %s console:\n%s", name, vm.console.String())
 		if s := vm.stderr.String(); s != "" {
 			t.Logf("qemu stderr:\n%s", s)
 		}
@@ -175,8 +193,17 @@ func (o Options) args(port int) ([]string, error) {
 	if o.Advertise {
 		appendLine += fmt.Sprintf(" ipa-advertise-host=127.0.0.1 ipa-advertise-port=%d", port)
 	}
-	a = append(a, "-kernel", o.Kernel, "-initrd", o.Initrd,
-		"-append", strings.TrimSpace("console=ttyS0 panic=-1 quiet "+appendLine))
+	if o.UEFI {
+		fw, err := o.uefiArgs()
+		if err != nil {
+			return nil, err
+		}
+		a = append(a, fw...)
+	}
+	if o.Kernel != "" {
+		a = append(a, "-kernel", o.Kernel, "-initrd", o.Initrd,
+			"-append", strings.TrimSpace("console=ttyS0 panic=-1 quiet "+appendLine))
+	}
 
 	netdev := fmt.Sprintf("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:%d", port, AgentPort)
 	for _, f := range o.GuestFwds {

@@ -3,6 +3,7 @@ package qemu
 import (
 	"context"
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -94,4 +95,29 @@ func argValues(args []string, flag string) []string {
 		}
 	}
 	return out
+}
+
+func TestArgsUEFI(t *testing.T) {
+	if _, err := os.Stat(OVMFCode); err != nil {
+		t.Skip(err)
+	}
+	vars, err := NewUEFIVars(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Disk boot: the firmware's pflash pair and no -kernel.
+	args, err := Options{Accel: TCG, UEFI: true, UEFIVars: vars}.args(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"if=pflash,format=raw,unit=0,readonly=on,file=" + OVMFCode, "if=pflash,format=raw,unit=1,file=" + vars}
+	if got := argValues(args, "-drive"); !slices.Equal(got, want) {
+		t.Errorf("-drive = %q, want %q", got, want)
+	}
+	if got := argValues(args, "-kernel"); got != nil {
+		t.Errorf("disk boot has -kernel %q", got)
+	}
+	if _, err := (Options{Accel: TCG, UEFI: true}).args(1); err == nil {
+		t.Error("UEFI without a variable store accepted")
+	}
 }

@@ -37,7 +37,7 @@ func FuzzRunCommand(f *testing.F) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f.Fuzz(func(t *testing.T, body string) {
 		r := command.NewRunner(context.Background(), log)
-		steps.Register(r, hardware.Select(hardware.NewGeneric()))
+		steps.Register(r, hardware.Select(hardware.NewGeneric()), nil)
 		h := (&Server{Runner: r, Version: "x", StartedAt: time.Now(), Token: func() string { return token }, Log: log}).Handler()
 		req := httptest.NewRequest("POST", "/v1/commands/?wait=true&agent_token="+token, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")

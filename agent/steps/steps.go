@@ -16,18 +16,32 @@ import (
 )
 
 // Register adds clean.*, deploy.* and service.* backed by managers.
-func Register(r *command.Runner, managers hardware.Managers) {
+// cacheNode, if set, receives the node the conductor sends with each call,
+// as IPA's hardware.cache_node keeps it for commands that come without one
+// (install_bootloader, prepare_image).
+func Register(r *command.Runner, managers hardware.Managers, cacheNode func(map[string]any)) {
+	cache := func(n map[string]any) {
+		if n != nil && cacheNode != nil {
+			cacheNode(n)
+		}
+	}
 	for _, kind := range []string{hardware.Clean, hardware.Deploy, hardware.Service} {
-		r.Register(kind, "get_"+kind+"_steps", command.Sync(func(context.Context, struct{}) (any, error) {
+		r.Register(kind, "get_"+kind+"_steps", command.Sync(func(_ context.Context, p getParams) (any, error) {
+			cache(p.Node)
 			return map[string]any{
 				kind + "_steps":            managers.Steps(kind),
 				"hardware_manager_version": managers.Versions(),
 			}, nil
 		}))
 		r.Register(kind, "execute_"+kind+"_step", command.Async(func(ctx context.Context, p executeParams) (any, error) {
+			cache(p.Node)
 			return execute(ctx, managers, kind, p)
 		}))
 	}
+}
+
+type getParams struct {
+	Node map[string]any `json:"node"`
 }
 
 type executeParams struct {

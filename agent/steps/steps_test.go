@@ -13,6 +13,12 @@ import (
 )
 
 func setup(t *testing.T) *command.Runner {
+	r, _ := setupCached(t)
+	return r
+}
+
+// setupCached also returns the node last handed to the cache.
+func setupCached(t *testing.T) (*command.Runner, *map[string]any) {
 	t.Helper()
 	g := hardware.NewGeneric()
 	g.Add(hardware.Deploy, hardware.Step{Interface: "deploy", Step: "write_image", Priority: 0}, func(_ context.Context, req hardware.Request) (any, error) {
@@ -28,8 +34,9 @@ func setup(t *testing.T) *command.Runner {
 		return nil, errors.New("disk on fire")
 	})
 	r := command.NewRunner(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	Register(r, hardware.Select(g))
-	return r
+	cached := new(map[string]any)
+	Register(r, hardware.Select(g), func(n map[string]any) { *cached = n })
+	return r, cached
 }
 
 func result(t *testing.T, res *command.Result) map[string]any {
@@ -93,5 +100,19 @@ func TestExecuteErrors(t *testing.T) {
 	}
 	if _, err := r.Execute("clean.execute_clean_step", json.RawMessage(`{"node":{}}`)); command.AsError(err).Code != 400 {
 		t.Errorf("missing step: %v", err)
+	}
+}
+
+func TestNodeCachedFromSteps(t *testing.T) {
+	r, cached := setupCached(t)
+	res, _ := r.Execute("deploy.get_deploy_steps", json.RawMessage(`{"node":{"uuid":"u1","target_raid_config":{"logical_disks":[]}},"ports":[]}`))
+	<-res.Done()
+	if (*cached)["uuid"] != "u1" || (*cached)["target_raid_config"] == nil {
+		t.Errorf("cached node = %v", *cached)
+	}
+	res, _ = r.Execute("deploy.execute_deploy_step", json.RawMessage(`{"step":{"interface":"deploy","step":"write_image","args":{"image_info":{"id":"x"}}},"node":{"uuid":"u2"}}`))
+	<-res.Done()
+	if (*cached)["uuid"] != "u2" {
+		t.Errorf("cached node = %v, want the one sent with execute_deploy_step", *cached)
 	}
 }

@@ -35,14 +35,22 @@ type Options struct {
 	RequireTLS bool
 	// HeartbeatTimeout is [api]ramdisk_heartbeat_timeout (default 30 s).
 	HeartbeatTimeout int
+	// EraseZeroize sets [deploy]shred_final_overwrite_with_zeros, so
+	// erase_devices zeroes the disks (no random passes either way).
+	EraseZeroize bool
+	// Inspector also runs ironic-inspector (InspectorBinary) and enables
+	// the inspector inspect interface; the test skips without it.
+	Inspector bool
 }
 
 // Lab is a running Ironic.
 type Lab struct {
-	URL  string // http://127.0.0.1:PORT
-	Dir  string
-	http *http.Client
-	t    testing.TB
+	URL string // http://127.0.0.1:PORT
+	Dir string
+	// InspectorURL is ironic-inspector's API when Options.Inspector is set.
+	InspectorURL string
+	http         *http.Client
+	t            testing.TB
 }
 
 // Start runs Ironic for the test; it skips the test when Ironic is not
@@ -51,6 +59,9 @@ func Start(t testing.TB, opts Options) *Lab {
 	t.Helper()
 	if _, err := os.Stat(Binary); err != nil {
 		t.Skipf("real Ironic not installed (%s): run `make deps-ironic`", Binary)
+	}
+	if _, err := os.Stat(InspectorBinary); err != nil && opts.Inspector {
+		t.Skipf("ironic-inspector not installed (%s): run `make deps-ironic`", InspectorBinary)
 	}
 	if opts.HeartbeatTimeout == 0 {
 		opts.HeartbeatTimeout = 30
@@ -64,13 +75,16 @@ func Start(t testing.TB, opts Options) *Lab {
 			t.Fatal(err)
 		}
 	}
-	port := freePort(t)
+	port, inspectorPort := freePort(t), 0
+	if opts.Inspector {
+		inspectorPort = freePort(t)
+	}
 	conf := filepath.Join(dir, "ironic.conf")
 	f, err := os.Create(conf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = confTemplate.Execute(f, map[string]any{"Dir": dir, "Port": port, "Opts": opts})
+	err = confTemplate.Execute(f, map[string]any{"Dir": dir, "Port": port, "Opts": opts, "InspectorPort": inspectorPort})
 	f.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +118,9 @@ func Start(t testing.TB, opts Options) *Lab {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
+				if opts.Inspector {
+					lab.startInspector(t, inspectorPort)
+				}
 				return lab
 			}
 		}
@@ -147,6 +164,10 @@ func freePort(t testing.TB) int {
 
 // Do calls the Ironic API and decodes a JSON answer into out (if not nil).
 func (l *Lab) Do(ctx context.Context, method, path string, body, out any) error {
+	return l.do(ctx, l.URL, APIVersion, method, path, body, out)
+}
+
+func (l *Lab) do(ctx context.Context, base, version, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -155,12 +176,14 @@ func (l *Lab) Do(ctx context.Context, method, path string, body, out any) error 
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, l.URL+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-OpenStack-Ironic-API-Version", APIVersion)
+	if version != "" {
+		req.Header.Set("X-OpenStack-Ironic-API-Version", version)
+	}
 	resp, err := l.http.Do(req)
 	if err != nil {
 		return err
@@ -196,6 +219,8 @@ type NodeSpec struct {
 	BootMode   string // bios (default) or uefi
 	RootDevice map[string]any
 	DriverInfo map[string]any
+	// InspectInterface defaults to Ironic's default (no-inspect).
+	InspectInterface string
 }
 
 // Enroll creates a fake-hardware node with one port and brings it to
@@ -213,6 +238,9 @@ func (l *Lab) Enroll(ctx context.Context, spec NodeSpec) (*Node, error) {
 		"deploy_interface": "direct", "boot_interface": "fake", "power_interface": "fake",
 		"management_interface": "noop", "network_interface": "noop", "raid_interface": "agent",
 		"properties": props, "driver_info": spec.DriverInfo}
+	if spec.InspectInterface != "" {
+		body["inspect_interface"] = spec.InspectInterface
+	}
 	var n Node
 	if err := l.Do(ctx, "POST", "/v1/nodes", body, &n); err != nil {
 		return nil, err
@@ -299,7 +327,7 @@ enabled_power_interfaces = fake
 enabled_management_interfaces = fake,noop
 enabled_network_interfaces = noop
 enabled_console_interfaces = no-console,fake
-enabled_inspect_interfaces = no-inspect,fake
+enabled_inspect_interfaces = no-inspect,fake{{if .Opts.Inspector}},inspector{{end}}
 enabled_raid_interfaces = no-raid,fake,agent
 enabled_rescue_interfaces = no-rescue,fake
 enabled_storage_interfaces = noop
@@ -338,7 +366,7 @@ fast_track = false
 erase_devices_priority = 0
 erase_devices_metadata_priority = 0
 shred_random_overwrite_iterations = 0
-shred_final_overwrite_with_zeros = false
+shred_final_overwrite_with_zeros = {{.Opts.EraseZeroize}}
 
 [agent]
 image_download_source = http
@@ -366,7 +394,13 @@ tftp_root = {{.Dir}}/tftpboot
 images_path = {{.Dir}}/images/pxe
 instance_master_path = {{.Dir}}/images/master
 
-[service_catalog]
+{{if .Opts.Inspector}}[inspector]
+auth_type = none
+endpoint_override = http://127.0.0.1:{{.InspectorPort}}
+status_check_period = 2
+power_off = false
+
+{{end}}[service_catalog]
 auth_type = none
 endpoint_override = http://127.0.0.1:{{.Port}}
 `))

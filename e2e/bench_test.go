@@ -1,0 +1,54 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/goipa/goipa/e2e/ironiclab"
+	"github.com/goipa/goipa/qemu"
+)
+
+// benchEnv enables the benchmark (`make bench` sets it).
+const benchEnv = "GOIPA_BENCH"
+
+// TestRealIronicBench prints the `make bench` row for a whole-disk deploy
+// of a 64 MiB raw image with Debian's Ironic (IPA in the same lab: 12–14 s
+// from the agent's start to active). It needs GOIPA_BENCH=1.
+func TestRealIronicBench(t *testing.T) {
+	if os.Getenv(benchEnv) == "" {
+		t.Skipf("set %s=1 to measure", benchEnv)
+	}
+	w := newWorld(t, ironiclab.Options{})
+	img := wholeDiskImage(64<<20, 3)
+	url, sum := w.publish(t, "disk.raw", img)
+	target := sparseFile(t, 2<<30)
+	m := w.enroll(t, ironiclab.NodeSpec{RootDevice: map[string]any{"serial": "target"}}, []qemu.Disk{{Path: target, Serial: "target"}})
+	m.poll = 50 * time.Millisecond
+	var heartbeat time.Time
+	m.watch = func(n *ironiclab.Node) {
+		if u, _ := n.DriverInternalInfo["agent_url"].(string); u != "" && heartbeat.IsZero() {
+			heartbeat = time.Now()
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	start := time.Now()
+	if _, err := m.deployImage(ctx, url, sum, "raw", nil); err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	end := time.Now()
+	if !bytes.Equal(readAt(t, target, 0, len(img)), img) {
+		t.Fatal("the target disk does not hold the image")
+	}
+	if heartbeat.IsZero() {
+		t.Fatal("never saw the agent's first heartbeat")
+	}
+	fmt.Printf("BENCH deploy→active (real Ironic, 64 MiB raw) %.2f s\t(first heartbeat → active; IPA 12–14 s from its start)\n",
+		end.Sub(heartbeat).Seconds())
+	fmt.Printf("BENCH deploy→active incl. ramdisk boot (real Ironic, 64 MiB raw) %.2f s\t(provision request → active, QEMU %s)\n",
+		end.Sub(start).Seconds(), qemu.Accel(w.kernel))
+}

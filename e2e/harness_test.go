@@ -1,0 +1,281 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goipa/goipa/e2e/ironiclab"
+	"github.com/goipa/goipa/qemu"
+)
+
+// Guest-side ports of the forwards to the host's Ironic and image proxy
+// (10.0.2.100:PORT in the VM).
+const (
+	guestIronicPort = 6385
+	guestProxyPort  = 3128
+	// guestInspectorPort is ironic-inspector's, when the lab runs one.
+	guestInspectorPort = 5050
+)
+
+// world is a real Ironic, an image server and the loopback proxy the guest
+// downloads through, shared by the subtests of one test function.
+type world struct {
+	t       *testing.T
+	lab     *ironiclab.Lab
+	images  string // directory served at imageURL
+	imgURL  string // http://127.0.0.1:P
+	proxy   *loopbackProxy
+	fwds    []qemu.Fwd
+	kernel  string
+	initrd  string
+	nextMAC int
+}
+
+// newWorld skips the test unless Ironic and the ramdisk images exist.
+func newWorld(t *testing.T, opts ironiclab.Options) *world {
+	t.Helper()
+	if _, err := os.Stat(ironiclab.Binary); err != nil {
+		t.Skipf("real Ironic not installed (%s): run `make deps-ironic`", ironiclab.Binary)
+	}
+	kernel, initrd := qemu.Images(t)
+	w := &world{t: t, images: t.TempDir(), proxy: newLoopbackProxy(), kernel: kernel, initrd: initrd}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.FileServer(http.Dir(w.images))}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	w.imgURL = "http://" + ln.Addr().String()
+	opts.ImageURL = w.imgURL
+	w.lab = ironiclab.Start(t, opts)
+	w.fwds = []qemu.Fwd{
+		{GuestPort: guestIronicPort, HostAddr: strings.TrimPrefix(w.lab.URL, "http://")},
+		{GuestPort: guestProxyPort, HostAddr: startProxy(t, w.proxy)},
+	}
+	if w.lab.InspectorURL != "" {
+		w.fwds = append(w.fwds, qemu.Fwd{GuestPort: guestInspectorPort, HostAddr: strings.TrimPrefix(w.lab.InspectorURL, "http://")})
+	}
+	return w
+}
+
+// publish serves data as name; it returns the host URL Ironic is given
+// and the sha256.
+func (w *world) publish(t *testing.T, name string, data []byte) (url, sum string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(w.images, name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := sha256.Sum256(data)
+	return w.imgURL + "/" + name, hex.EncodeToString(s[:])
+}
+
+// baremetal is one enrolled node and the VM options its "BMC" boots.
+type baremetal struct {
+	w     *world
+	t     *testing.T
+	node  *ironiclab.Node
+	vm    qemu.Options
+	cur   *qemu.VM
+	boots int
+	// booted is when the current VM was started.
+	booted time.Time
+	// watch, when set, sees every node record drive polls.
+	watch func(*ironiclab.Node)
+	// poll is drive's polling interval (default 100 ms).
+	poll time.Duration
+}
+
+// enroll creates a node whose port has a fresh MAC, given to the VM, and
+// whose driver_info sends image downloads through the loopback proxy.
+func (w *world) enroll(t *testing.T, spec ironiclab.NodeSpec, disks []qemu.Disk) *baremetal {
+	t.Helper()
+	w.nextMAC++
+	mac := fmt.Sprintf("52:54:00:9a:00:%02x", w.nextMAC)
+	spec.MAC = mac
+	if spec.Name == "" {
+		spec.Name = strings.NewReplacer("/", "-", "_", "-").Replace(strings.ToLower(t.Name()))
+	}
+	if spec.DriverInfo == nil {
+		spec.DriverInfo = map[string]any{}
+	}
+	spec.DriverInfo["image_http_proxy"] = fmt.Sprintf("http://%s:%d", qemu.GuestServiceIP, guestProxyPort)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, err := w.lab.Enroll(ctx, spec)
+	if err != nil {
+		t.Fatalf("enroll: %v", err)
+	}
+	// What Ironic's PXE configuration would pass (fake boot passes nothing).
+	cmdline := fmt.Sprintf("ipa-api-url=http://%s:%d", qemu.GuestServiceIP, guestIronicPort)
+	if w.lab.InspectorURL != "" {
+		cmdline += fmt.Sprintf(" ipa-inspection-callback-url=http://%s:%d/v1/continue", qemu.GuestServiceIP, guestInspectorPort)
+	}
+	return &baremetal{w: w, t: t, node: n, vm: qemu.Options{Kernel: w.kernel, Initrd: w.initrd, MemMB: 384, MAC: mac,
+		Append: cmdline, Advertise: true, GuestFwds: w.fwds, Disks: disks}}
+}
+
+// Provision states in which the node waits for a ramdisk to call back.
+var waitStates = []string{"wait call-back", "clean wait", "inspect wait"}
+
+// drive plays the node's BMC until it reaches one of want: Ironic's fake
+// power and boot interfaces never boot anything, so a fresh VM is started
+// when the node waits for its agent, and killed when the operation ends.
+// On a failure state not in want it returns the node and an error.
+func (m *baremetal) drive(ctx context.Context, want ...string) (*ironiclab.Node, error) {
+	m.t.Helper()
+	poll := m.poll
+	if poll == 0 {
+		poll = 100 * time.Millisecond
+	}
+	for {
+		n, err := m.w.lab.Node(ctx, m.node.UUID)
+		if err != nil {
+			return nil, err
+		}
+		if m.watch != nil {
+			m.watch(n)
+		}
+		if slices.Contains(waitStates, n.ProvisionState) && m.cur == nil {
+			m.cur = qemu.Start(m.t, m.vm)
+			m.booted = m.cur.Started()
+			m.boots++
+		}
+		failed := strings.HasSuffix(n.ProvisionState, "failed") || n.ProvisionState == "error"
+		if slices.Contains(want, n.ProvisionState) || failed {
+			m.powerOff()
+			if !slices.Contains(want, n.ProvisionState) {
+				return n, fmt.Errorf("node is %q, want %v: %s", n.ProvisionState, want, deref(n.LastError))
+			}
+			return n, nil
+		}
+		select {
+		case <-ctx.Done():
+			m.powerOff()
+			return n, fmt.Errorf("node still %q (want %v): %w", n.ProvisionState, want, ctx.Err())
+		case <-time.After(poll):
+		}
+	}
+}
+
+// powerOff ends the current VM, if any; the agent may have powered it off
+// already (standby.power_off).
+func (m *baremetal) powerOff() {
+	if m.cur != nil {
+		m.cur.Kill()
+		m.cur = nil
+	}
+}
+
+// provision requests a provision state change and drives the node to want.
+func (m *baremetal) provision(ctx context.Context, req map[string]any, want ...string) (*ironiclab.Node, error) {
+	m.t.Helper()
+	if err := m.w.lab.Provision(ctx, m.node.UUID, req); err != nil {
+		return nil, err
+	}
+	return m.drive(ctx, want...)
+}
+
+// deployImage sets instance_info for a published image and deploys it.
+func (m *baremetal) deployImage(ctx context.Context, url, sum, format string, req map[string]any) (*ironiclab.Node, error) {
+	m.t.Helper()
+	if err := m.w.lab.SetInstanceInfo(ctx, m.node.UUID, map[string]any{"image_source": url, "image_os_hash_algo": "sha256",
+		"image_os_hash_value": sum, "image_disk_format": format}); err != nil {
+		return nil, err
+	}
+	if req == nil {
+		req = map[string]any{}
+	}
+	req["target"] = "active"
+	return m.provision(ctx, req, "active")
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// sparseFile is an empty disk of size bytes.
+func sparseFile(t *testing.T, size int64) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "disk.raw")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// wholeDiskImage is size bytes of pseudo-random data with every fourth MiB
+// zero, like an image with free space, and no partition table (so the
+// agent has no GPT to relocate and the disk must equal it byte for byte).
+func wholeDiskImage(size int, seed uint64) []byte {
+	b := make([]byte, size)
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	for off := 0; off < len(b); off += 1 << 20 {
+		if (off>>20)%4 == 3 {
+			continue
+		}
+		for i := off; i < off+(1<<20) && i+8 <= len(b); i += 8 {
+			v := r.Uint64()
+			for k := range 8 {
+				b[i+k] = byte(v >> (8 * k))
+			}
+		}
+	}
+	// No boot signature: a whole-disk image without a partition table.
+	return b
+}
+
+func readAt(t *testing.T, path string, off int64, n int) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, off); err != nil && err != io.EOF {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func fileSHA(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// allZero reports whether n bytes at off are zero.
+func allZero(t *testing.T, path string, off int64, n int) bool {
+	t.Helper()
+	return bytes.Count(readAt(t, path, off, n), []byte{0}) == n
+}

@@ -1,0 +1,126 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goipa/goipa/e2e/ironiclab"
+	"github.com/goipa/goipa/qemu"
+)
+
+// uefiDiskImage builds a 64 MiB GPT whole-disk image whose only partition
+// is an ESP holding kernel (a Linux bzImage, an EFI program through its
+// EFI stub) as the removable-media loader \EFI\BOOT\BOOTX64.EFI.
+func uefiDiskImage(t *testing.T, kernel string) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	img, esp := filepath.Join(dir, "uefi.raw"), filepath.Join(dir, "esp.fat")
+	run := func(name string, args ...string) {
+		t.Helper()
+		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+	}
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(64 << 20)
+	f.Close()
+	run("sgdisk", "-n", "1:2048:+32M", "-t", "1:ef00", "-c", "1:ESP", img)
+	run("mkfs.vfat", "-C", "-n", "ESP", esp, "32768") // KiB
+	run("mmd", "-i", esp, "::/EFI", "::/EFI/BOOT")
+	run("mcopy", "-i", esp, kernel, "::/EFI/BOOT/BOOTX64.EFI")
+	fat, err := os.ReadFile(esp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err = os.OpenFile(img, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(fat, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	b, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// bzImage is the EFI-stub kernel next to GOIPA_KERNEL (make kernel builds
+// out/goipa.kernel beside out/goipa.vmlinux): OVMF cannot start a PVH
+// vmlinux.
+func bzImage(t *testing.T, vmlinux string) string {
+	t.Helper()
+	p := filepath.Join(filepath.Dir(vmlinux), "goipa.kernel")
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("UEFI needs the bzImage: %v (make kernel)", err)
+	}
+	return p
+}
+
+// TestRealIronicUEFI deploys a UEFI whole-disk image to a node with
+// boot_mode:uefi whose ramdisk runs under OVMF: Ironic then has the agent
+// run image.install_bootloader, which must add a boot entry for the
+// image's loader to the machine's NVRAM. The machine is then booted from
+// the deployed disk with that NVRAM and must start the entry.
+func TestRealIronicUEFI(t *testing.T) {
+	if _, err := os.Stat(qemu.OVMFCode); err != nil {
+		t.Skipf("%v: %v", qemu.ErrNoOVMF, err)
+	}
+	w := newWorld(t, ironiclab.Options{})
+	kernel := bzImage(t, w.kernel)
+	img := uefiDiskImage(t, kernel)
+	url, sum := w.publish(t, "uefi.raw", img)
+	target := sparseFile(t, 1<<30)
+	nvram, err := qemu.NewUEFIVars(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := w.enroll(t, ironiclab.NodeSpec{BootMode: "uefi", RootDevice: map[string]any{"serial": "target"}},
+		[]qemu.Disk{{Path: target, Serial: "target"}})
+	m.vm.Kernel, m.vm.UEFI, m.vm.UEFIVars = kernel, true, nvram
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	if _, err := m.deployImage(ctx, url, sum, "raw", nil); err != nil {
+		t.Fatalf("UEFI deploy: %v", err)
+	}
+	t.Logf("UEFI deploy: provision request → active %v", time.Since(start).Round(time.Millisecond))
+	// The agent moves the backup GPT to the end of the disk: compare what
+	// lies between the first and the last MiB.
+	if !bytes.Equal(readAt(t, target, 1<<20, len(img)-2<<20), img[1<<20:len(img)-1<<20]) {
+		t.Fatal("the target disk does not hold the image")
+	}
+
+	vm := qemu.Start(t, qemu.Options{UEFI: true, UEFIVars: nvram, Disks: []qemu.Disk{{Path: target, Serial: "target"}}})
+	defer vm.Kill()
+	bootCtx, bootCancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer bootCancel()
+	// OVMF names the NVRAM entry it starts on the serial console.
+	if err := vm.WaitConsole(bootCtx, `BdsDxe: starting Boot`); err != nil {
+		t.Fatalf("the deployed disk did not boot: %v", err)
+	}
+	line := consoleLine(vm.Console(), "BdsDxe: starting Boot")
+	if !strings.Contains(line, `"ironic1"`) || !strings.Contains(line, `\EFI\BOOT\BOOTX64.EFI`) {
+		t.Errorf("firmware started %q, want the entry install_bootloader added (ironic1, \\EFI\\BOOT\\BOOTX64.EFI)", line)
+	}
+}
+
+func consoleLine(console, prefix string) string {
+	for _, l := range strings.Split(console, "\n") {
+		if strings.Contains(l, prefix) {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
+}
