@@ -23,9 +23,9 @@ func TestRealIronicBench(t *testing.T) {
 		t.Skipf("set %s=1 to measure", benchEnv)
 	}
 	w := newWorld(t, ironiclab.Options{})
-	img := wholeDiskImage(64<<20, 3)
+	img := qemu.DiskImage(64<<20, 3)
 	url, sum := w.publish(t, "disk.raw", img)
-	target := sparseFile(t, 2<<30)
+	target := qemu.SparseDisk(t, 2<<30)
 	m := w.enroll(t, ironiclab.NodeSpec{RootDevice: map[string]any{"serial": "target"}}, []qemu.Disk{{Path: target, Serial: "target"}})
 	m.poll = 50 * time.Millisecond
 	var heartbeat time.Time
@@ -41,7 +41,7 @@ func TestRealIronicBench(t *testing.T) {
 		t.Fatalf("deploy: %v", err)
 	}
 	end := time.Now()
-	if !bytes.Equal(readAt(t, target, 0, len(img)), img) {
+	if !bytes.Equal(qemu.ReadAt(t, target, 0, len(img)), img) {
 		t.Fatal("the target disk does not hold the image")
 	}
 	if heartbeat.IsZero() {

@@ -20,7 +20,7 @@ import (
 // deployed onto. One Ironic serves every subtest; each enrolls its node.
 func TestRealIronic(t *testing.T) {
 	w := newWorld(t, ironiclab.Options{EraseZeroize: true})
-	img := wholeDiskImage(64<<20, 1)
+	img := qemu.DiskImage(64<<20, 1)
 	rawURL, rawSum := w.publish(t, "disk.raw", img)
 
 	for _, format := range []string{"raw", "qcow2"} {
@@ -29,11 +29,11 @@ func TestRealIronic(t *testing.T) {
 			if format == "qcow2" {
 				url, sum = w.publish(t, "disk.qcow2", qcow2Of(t, img))
 			}
-			target, other := sparseFile(t, 2<<30), sparseFile(t, 64<<20)
+			target, other := qemu.SparseDisk(t, 2<<30), qemu.SparseDisk(t, 64<<20)
 			if err := os.WriteFile(other, bytes.Repeat([]byte("other disk "), 1<<20), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			before := fileSHA(t, other)
+			before := qemu.FileSHA256(t, other)
 			m := w.enroll(t, ironiclab.NodeSpec{RootDevice: map[string]any{"serial": "target"}},
 				[]qemu.Disk{{Path: other, Serial: "other"}, {Path: target, Serial: "target"}})
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -48,10 +48,10 @@ func TestRealIronic(t *testing.T) {
 			if n.PowerState == nil || *n.PowerState != "power on" {
 				t.Errorf("power state %v, want power on", n.PowerState)
 			}
-			if !bytes.Equal(readAt(t, target, 0, len(img)), img) {
+			if !bytes.Equal(qemu.ReadAt(t, target, 0, len(img)), img) {
 				t.Error("the target disk does not hold the image")
 			}
-			if fileSHA(t, other) != before {
+			if qemu.FileSHA256(t, other) != before {
 				t.Error("the disk the root device hint excludes changed")
 			}
 			if m.boots != 1 {
@@ -61,7 +61,7 @@ func TestRealIronic(t *testing.T) {
 	}
 
 	t.Run("bad-checksum", func(t *testing.T) {
-		target := sparseFile(t, 256<<20)
+		target := qemu.SparseDisk(t, 256<<20)
 		m := w.enroll(t, ironiclab.NodeSpec{RootDevice: map[string]any{"serial": "target"}},
 			[]qemu.Disk{{Path: target, Serial: "target"}})
 		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -90,7 +90,7 @@ func TestRealIronic(t *testing.T) {
 
 	t.Run("clean", func(t *testing.T) {
 		// A disk with a GPT, a filesystem signature and data.
-		target := sparseFile(t, 256<<20)
+		target := qemu.SparseDisk(t, 256<<20)
 		if out, err := exec.Command("sgdisk", "-n", "1:2048:+64M", "-t", "1:8300", target).CombinedOutput(); err != nil {
 			t.Fatalf("sgdisk: %v %s", err, out)
 		}
@@ -115,7 +115,7 @@ func TestRealIronic(t *testing.T) {
 		if !allZero(t, target, 0, 34*512) || !allZero(t, target, 256<<20-33*512, 33*512) {
 			t.Error("partition table left after erase_devices_metadata")
 		}
-		if !bytes.Equal(readAt(t, target, 100<<20, len(data)), data) {
+		if !bytes.Equal(qemu.ReadAt(t, target, 100<<20, len(data)), data) {
 			t.Error("erase_devices_metadata touched data beyond the metadata")
 		}
 
@@ -134,11 +134,11 @@ func TestRealIronic(t *testing.T) {
 	})
 
 	t.Run("raid1-root", func(t *testing.T) {
-		a, b, other := sparseFile(t, 2<<30), sparseFile(t, 2<<30), sparseFile(t, 64<<20)
+		a, b, other := qemu.SparseDisk(t, 2<<30), qemu.SparseDisk(t, 2<<30), qemu.SparseDisk(t, 64<<20)
 		if err := os.WriteFile(other, bytes.Repeat([]byte("keep me "), 1<<20), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		before := fileSHA(t, other)
+		before := qemu.FileSHA256(t, other)
 		m := w.enroll(t, ironiclab.NodeSpec{}, []qemu.Disk{{Path: a, Serial: "raid-a"}, {Path: b, Serial: "raid-b"}, {Path: other, Serial: "other"}})
 		raid := map[string]any{"logical_disks": []any{map[string]any{"raid_level": "1", "size_gb": 1, "controller": "software",
 			"is_root_volume": true, "volume_name": "root",
@@ -160,16 +160,16 @@ func TestRealIronic(t *testing.T) {
 			t.Errorf("raid_config after apply_configuration = %v, want one logical disk", n.RAIDConfig)
 		}
 		for _, disk := range []string{a, b} {
-			ms := mdMembers(t, disk)
-			if len(ms) != 1 || ms[0].level != 1 {
+			ms := qemu.MDMembers(t, disk)
+			if len(ms) != 1 || ms[0].Level != 1 {
 				t.Errorf("%s: md members %+v, want one RAID-1 member", disk, ms)
 				continue
 			}
-			if !bytes.Equal(readAt(t, disk, ms[0].start+ms[0].dataOffset, len(img)), img) {
+			if !bytes.Equal(qemu.ReadAt(t, disk, ms[0].Start+ms[0].DataOffset, len(img)), img) {
 				t.Errorf("%s: the RAID-1 member does not hold the image", disk)
 			}
 		}
-		if fileSHA(t, other) != before {
+		if qemu.FileSHA256(t, other) != before {
 			t.Error("the disk outside the RAID config changed")
 		}
 	})

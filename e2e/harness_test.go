@@ -6,8 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -210,72 +208,8 @@ func deref(s *string) string {
 	return *s
 }
 
-// sparseFile is an empty disk of size bytes.
-func sparseFile(t *testing.T, size int64) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "disk.raw")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// wholeDiskImage is size bytes of pseudo-random data with every fourth MiB
-// zero, like an image with free space, and no partition table (so the
-// agent has no GPT to relocate and the disk must equal it byte for byte).
-func wholeDiskImage(size int, seed uint64) []byte {
-	b := make([]byte, size)
-	r := rand.New(rand.NewPCG(seed, seed+1))
-	for off := 0; off < len(b); off += 1 << 20 {
-		if (off>>20)%4 == 3 {
-			continue
-		}
-		for i := off; i < off+(1<<20) && i+8 <= len(b); i += 8 {
-			v := r.Uint64()
-			for k := range 8 {
-				b[i+k] = byte(v >> (8 * k))
-			}
-		}
-	}
-	// No boot signature: a whole-disk image without a partition table.
-	return b
-}
-
-func readAt(t *testing.T, path string, off int64, n int) []byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, n)
-	if _, err := f.ReadAt(b, off); err != nil && err != io.EOF {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func fileSHA(t *testing.T, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 // allZero reports whether n bytes at off are zero.
 func allZero(t *testing.T, path string, off int64, n int) bool {
 	t.Helper()
-	return bytes.Count(readAt(t, path, off, n), []byte{0}) == n
+	return bytes.Count(qemu.ReadAt(t, path, off, n), []byte{0}) == n
 }

@@ -19,7 +19,7 @@ import (
 // back to Ironic, after which Ironic moves the node to manageable.
 func TestRealIronicInspection(t *testing.T) {
 	w := newWorld(t, ironiclab.Options{Inspector: true})
-	target, other := sparseFile(t, 2<<30), sparseFile(t, 8<<30)
+	target, other := qemu.SparseDisk(t, 2<<30), qemu.SparseDisk(t, 8<<30)
 	m := w.enroll(t, ironiclab.NodeSpec{InspectInterface: "inspector", RootDevice: map[string]any{"serial": "target"}},
 		[]qemu.Disk{{Path: other, Serial: "other"}, {Path: target, Serial: "target"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)

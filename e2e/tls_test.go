@@ -20,9 +20,9 @@ import (
 // and verifies the agent with (its SAN must be the advertised 127.0.0.1).
 func TestRealIronicRequireTLS(t *testing.T) {
 	w := newWorld(t, ironiclab.Options{RequireTLS: true})
-	img := wholeDiskImage(16<<20, 2)
+	img := qemu.DiskImage(16<<20, 2)
 	url, sum := w.publish(t, "disk.raw", img)
-	target := sparseFile(t, 1<<30)
+	target := qemu.SparseDisk(t, 1<<30)
 	m := w.enroll(t, ironiclab.NodeSpec{RootDevice: map[string]any{"serial": "target"}}, []qemu.Disk{{Path: target, Serial: "target"}})
 	var agentURL, ca string
 	m.watch = func(n *ironiclab.Node) {
@@ -56,7 +56,7 @@ func TestRealIronicRequireTLS(t *testing.T) {
 	if err := cert.VerifyHostname("127.0.0.1"); err != nil {
 		t.Errorf("agent certificate: %v", err)
 	}
-	if !bytes.Equal(readAt(t, target, 0, len(img)), img) {
+	if !bytes.Equal(qemu.ReadAt(t, target, 0, len(img)), img) {
 		t.Error("the target disk does not hold the image")
 	}
 }

@@ -81,7 +81,7 @@ func TestRealIronicUEFI(t *testing.T) {
 	kernel := bzImage(t, w.kernel)
 	img := uefiDiskImage(t, kernel)
 	url, sum := w.publish(t, "uefi.raw", img)
-	target := sparseFile(t, 1<<30)
+	target := qemu.SparseDisk(t, 1<<30)
 	nvram, err := qemu.NewUEFIVars(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +98,7 @@ func TestRealIronicUEFI(t *testing.T) {
 	t.Logf("UEFI deploy: provision request → active %v", time.Since(start).Round(time.Millisecond))
 	// The agent moves the backup GPT to the end of the disk: compare what
 	// lies between the first and the last MiB.
-	if !bytes.Equal(readAt(t, target, 1<<20, len(img)-2<<20), img[1<<20:len(img)-1<<20]) {
+	if !bytes.Equal(qemu.ReadAt(t, target, 1<<20, len(img)-2<<20), img[1<<20:len(img)-1<<20]) {
 		t.Fatal("the target disk does not hold the image")
 	}
 

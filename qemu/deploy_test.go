@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -82,49 +81,6 @@ func (l *lab) publish(t *testing.T, name string, data []byte) (string, string) {
 	return fmt.Sprintf("http://%s:%d/%s", GuestServiceIP, guestImagePort, name), hex.EncodeToString(sum[:])
 }
 
-func sparseFile(t *testing.T, size int64) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "disk.raw")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Truncate(size)
-	f.Close()
-	return p
-}
-
-func fileSHA(t *testing.T, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	io.Copy(h, f)
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// diskImage is 48 MiB of random data with zero MiBs in between, like a
-// real image with free space.
-func diskImage() []byte {
-	b := make([]byte, 48<<20)
-	r := rand.New(rand.NewPCG(7, 8))
-	for off := 0; off < len(b); off += 1 << 20 {
-		if (off>>20)%4 == 3 {
-			continue
-		}
-		for i := off; i < off+(1<<20); i += 8 {
-			v := r.Uint64()
-			for k := range 8 {
-				b[i+k] = byte(v >> (8 * k))
-			}
-		}
-	}
-	return b
-}
-
 func readHead(t *testing.T, path string, n int) []byte {
 	t.Helper()
 	f, err := os.Open(path)
@@ -144,7 +100,7 @@ func readHead(t *testing.T, path string, n int) []byte {
 // the disk must hold the image and the other disk must be untouched.
 func TestDeploy(t *testing.T) {
 	kernel, initrd := Images(t)
-	img := diskImage()
+	img := DiskImage(48<<20, 7)
 	for _, format := range []string{"raw", "qcow2"} {
 		t.Run(format, func(t *testing.T) {
 			l := newLab(t, map[string]any{"root_device": map[string]any{"serial": "target"}})
@@ -159,12 +115,12 @@ func TestDeploy(t *testing.T) {
 				body, _ = os.ReadFile(q)
 			}
 			url, sum := l.publish(t, "disk."+format, body)
-			other := sparseFile(t, 64<<20)
+			other := SparseDisk(t, 64<<20)
 			if err := os.WriteFile(other, bytes.Repeat([]byte("other disk "), 1<<20), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			before := fileSHA(t, other)
-			target := sparseFile(t, 1<<30)
+			before := FileSHA256(t, other)
+			target := SparseDisk(t, 1<<30)
 			vm := Start(t, Options{Kernel: kernel, Initrd: initrd, MemMB: 256, Append: l.append(), Advertise: true,
 				GuestFwds: l.fwds, Disks: []Disk{{Path: other, Serial: "other"}, {Path: target, Serial: "target"}}})
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -184,7 +140,7 @@ func TestDeploy(t *testing.T) {
 			if !bytes.Equal(readHead(t, target, len(img)), img) {
 				t.Error("the target disk does not hold the image")
 			}
-			if after := fileSHA(t, other); after != before {
+			if after := FileSHA256(t, other); after != before {
 				t.Error("the other disk changed")
 			}
 			if got := rep.PartitionUUIDs; got == nil || got.RootUUID != fmt.Sprintf("0x%02x%02x%02x%02x", img[443], img[442], img[441], img[440]) {

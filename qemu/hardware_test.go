@@ -46,7 +46,7 @@ func TestInspectionInventory(t *testing.T) {
 	app := l.append() + fmt.Sprintf(" ipa-inspection-callback-url=http://%s:%d/v1/continue ipa-inspection-collectors=default,pci-devices",
 		GuestServiceIP, guestInspectorPort)
 	Start(t, Options{Kernel: kernel, Initrd: initrd, MemMB: 256, Append: app, GuestFwds: fwds,
-		Disks: []Disk{{Path: sparseFile(t, 1<<30), Serial: "disk-a"}, {Path: sparseFile(t, 2<<30), Serial: "disk-b"}}})
+		Disks: []Disk{{Path: SparseDisk(t, 1<<30), Serial: "disk-a"}, {Path: SparseDisk(t, 2<<30), Serial: "disk-b"}}})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var body []byte
@@ -125,7 +125,7 @@ func TestEraseMetadata(t *testing.T) {
 	}
 	l := newLab(t, map[string]any{"skip_block_devices": []any{map[string]any{"serial": "keep"}}})
 	l.ironic.UpdateNode(l.node.UUID, func(n *fakeironic.Node) { n.ProvisionState = "clean wait" })
-	target, keep := sparseFile(t, 512<<20), sparseFile(t, 512<<20)
+	target, keep := SparseDisk(t, 512<<20), SparseDisk(t, 512<<20)
 	marker := bytes.Repeat([]byte("middle data "), 1000)
 	for _, d := range []string{target, keep} {
 		run(t, "sgdisk", "-n", "1:2048:+100M", "-t", "1:EF00", "-n", "2:0:0", d)
@@ -140,7 +140,7 @@ func TestEraseMetadata(t *testing.T) {
 	if out := run(t, "blkid", "-p", "--offset", "1048576", target); !strings.Contains(out, "vfat") {
 		t.Fatalf("test disk has no file system to erase: %s", out)
 	}
-	before := fileSHA(t, keep)
+	before := FileSHA256(t, keep)
 	vm := Start(t, Options{Kernel: kernel, Initrd: initrd, MemMB: 256, Append: l.append(), Advertise: true, GuestFwds: l.fwds,
 		Disks: []Disk{{Path: target, Serial: "target"}, {Path: keep, Serial: "keep"}}})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -162,10 +162,10 @@ func TestEraseMetadata(t *testing.T) {
 	if out, err := exec.Command("blkid", "-p", "--offset", "1048576", target).CombinedOutput(); err == nil {
 		t.Errorf("a signature is left in the first partition: %s", out)
 	}
-	if !bytes.Equal(readAt(t, target, 300<<20, len(marker)), marker) {
+	if !bytes.Equal(ReadAt(t, target, 300<<20, len(marker)), marker) {
 		t.Error("metadata erase touched data in the middle of the disk")
 	}
-	if fileSHA(t, keep) != before {
+	if FileSHA256(t, keep) != before {
 		t.Error("the disk in skip_block_devices changed")
 	}
 }

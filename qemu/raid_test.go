@@ -3,7 +3,6 @@ package qemu
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"testing"
@@ -11,63 +10,6 @@ import (
 
 	"github.com/goipa/goipa/agent/fakeironic"
 )
-
-// member is an md member found on a disk file by reading its GPT and the
-// v1.2 superblock 4 KiB into each partition.
-type member struct {
-	start, size int64 // partition, bytes
-	level       int32
-	name        string
-	dataOffset  int64 // bytes from the partition start
-}
-
-func members(t *testing.T, path string) []member {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	hdr := make([]byte, 512)
-	f.ReadAt(hdr, 512)
-	if string(hdr[:8]) != "EFI PART" {
-		return nil
-	}
-	entries := int64(binary.LittleEndian.Uint64(hdr[72:]))
-	n, esz := binary.LittleEndian.Uint32(hdr[80:]), binary.LittleEndian.Uint32(hdr[84:])
-	var out []member
-	for i := range int64(n) {
-		e := make([]byte, esz)
-		f.ReadAt(e, entries*512+i*int64(esz))
-		first, last := int64(binary.LittleEndian.Uint64(e[32:])), int64(binary.LittleEndian.Uint64(e[40:]))
-		if first == 0 {
-			continue
-		}
-		sb := make([]byte, 256)
-		f.ReadAt(sb, first*512+4096)
-		if binary.LittleEndian.Uint32(sb) != 0xa92b4efc {
-			continue
-		}
-		out = append(out, member{start: first * 512, size: (last - first + 1) * 512,
-			level: int32(binary.LittleEndian.Uint32(sb[72:])), name: string(bytes.TrimRight(sb[32:64], "\x00")),
-			dataOffset: int64(binary.LittleEndian.Uint64(sb[128:])) * 512})
-	}
-	return out
-}
-
-func readAt(t *testing.T, path string, off int64, n int) []byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, n)
-	if _, err := f.ReadAt(b, off); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func logicalDisk(level, name string, sizeGB any, root bool, serials ...string) map[string]any {
 	var pd []any
@@ -107,11 +49,11 @@ func TestSoftwareRAID(t *testing.T) {
 	}}
 	l := newLab(t, nil)
 	l.ironic.UpdateNode(l.node.UUID, func(n *fakeironic.Node) { n.TargetRAIDConfig = target })
-	img := diskImage()
+	img := DiskImage(48<<20, 7)
 	url, sum := l.publish(t, "disk.raw", img)
-	a, b, other := sparseFile(t, 3<<30), sparseFile(t, 3<<30), sparseFile(t, 64<<20)
+	a, b, other := SparseDisk(t, 3<<30), SparseDisk(t, 3<<30), SparseDisk(t, 64<<20)
 	os.WriteFile(other, bytes.Repeat([]byte("keep me "), 1<<20), 0o644)
-	before := fileSHA(t, other)
+	before := FileSHA256(t, other)
 	disks := []Disk{{Path: a, Serial: "raid-a"}, {Path: b, Serial: "raid-b"}, {Path: other, Serial: "other"}}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -135,11 +77,11 @@ func TestSoftwareRAID(t *testing.T) {
 		t.Fatalf("VM did not power off: %v", err)
 	}
 	for _, disk := range []string{a, b} {
-		ms := members(t, disk)
+		ms := MDMembers(t, disk)
 		levels := map[string]int32{}
 		for _, m := range ms {
-			levels[m.name] = m.level
-			if m.level == 1 && !bytes.Equal(readAt(t, disk, m.start+m.dataOffset, len(img)), img) {
+			levels[m.Name] = m.Level
+			if m.Level == 1 && !bytes.Equal(ReadAt(t, disk, m.Start+m.DataOffset, len(img)), img) {
 				t.Errorf("%s: the RAID-1 member does not hold the image", disk)
 			}
 		}
@@ -147,7 +89,7 @@ func TestSoftwareRAID(t *testing.T) {
 			t.Errorf("%s: md members %+v, want any:root RAID-1 and any:data RAID-0", disk, ms)
 		}
 	}
-	if fileSHA(t, other) != before {
+	if FileSHA256(t, other) != before {
 		t.Error("the disk outside the RAID config changed")
 	}
 
@@ -166,14 +108,14 @@ func TestSoftwareRAID(t *testing.T) {
 	runStep(ctx, t, c, "clean", fakeironic.Step{Interface: "raid", Step: "delete_configuration"})
 	vm.Kill()
 	for _, disk := range []string{a, b} {
-		if ms := members(t, disk); len(ms) != 0 {
+		if ms := MDMembers(t, disk); len(ms) != 0 {
 			t.Errorf("%s: md members left after delete_configuration: %+v", disk, ms)
 		}
-		if head := readAt(t, disk, 0, 1<<20); !bytes.Equal(head, make([]byte, 1<<20)) {
+		if head := ReadAt(t, disk, 0, 1<<20); !bytes.Equal(head, make([]byte, 1<<20)) {
 			t.Errorf("%s: partition table left after delete_configuration", disk)
 		}
 	}
-	if fileSHA(t, other) != before {
+	if FileSHA256(t, other) != before {
 		t.Error("the disk outside the RAID config changed")
 	}
 }
@@ -190,7 +132,7 @@ func TestRAIDLevels(t *testing.T) {
 	l := newLab(t, nil)
 	var disks []Disk
 	for i := range 4 {
-		disks = append(disks, Disk{Path: sparseFile(t, 3<<30), Serial: fmt.Sprintf("d%d", i)})
+		disks = append(disks, Disk{Path: SparseDisk(t, 3<<30), Serial: fmt.Sprintf("d%d", i)})
 	}
 	vm := Start(t, Options{Kernel: kernel, Initrd: initrd, MemMB: 384, Append: l.append(), Advertise: true, GuestFwds: l.fwds, Disks: disks})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -212,8 +154,8 @@ func TestRAIDLevels(t *testing.T) {
 	want := map[string]int32{"any:r5": 5, "any:r6": 6, "any:r10": 10}
 	for i, d := range disks {
 		got := map[string]int32{}
-		for _, m := range members(t, d.Path) {
-			got[m.name] = m.level
+		for _, m := range MDMembers(t, d.Path) {
+			got[m.Name] = m.Level
 		}
 		for name, level := range want {
 			if name == "any:r5" && i == 3 {
