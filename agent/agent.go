@@ -100,7 +100,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	image.Register(cmds, generic, deployer, &image.Bootloader{Run: runner.Exec{}, EFIRoot: "/sys/firmware/efi"},
+	image.Register(cmds, generic, deployer, &image.Bootloader{Run: runner.Exec{}, EFIRoot: "/sys/firmware/efi", RAIDESP: a.raidESP,
+		IgnoreFailure: a.Config.IgnoreBootloaderFailure},
 		func() map[string]any {
 			if n := node.Load(); n != nil {
 				return *n
@@ -361,6 +362,23 @@ func (a *Agent) eraseDevices(ctx context.Context, node map[string]any) ([]erase.
 			ReadOnly: d.ReadOnly, Holders: d.Holders})
 	}
 	return out, nil
+}
+
+// raidESP finds the mirrored ESP of a software RAID and its members.
+func (a *Agent) raidESP(ctx context.Context) (string, []image.ESPMember, error) {
+	m, err := a.raidManager(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	refs, err := m.ESPMembers(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	members := make([]image.ESPMember, len(refs))
+	for i, r := range refs {
+		members[i] = image.ESPMember{Disk: r.Disk, Number: r.Number}
+	}
+	return "/dev/md/" + raid.ESPName, members, nil
 }
 
 // raidManager sees the machine's disks and boot mode as they are now.

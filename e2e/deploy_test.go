@@ -140,6 +140,10 @@ func TestRealIronic(t *testing.T) {
 		}
 		before := qemu.FileSHA256(t, other)
 		m := w.enroll(t, ironiclab.NodeSpec{}, []qemu.Disk{{Path: a, Serial: "raid-a"}, {Path: b, Serial: "raid-b"}, {Path: other, Serial: "other"}})
+		// In BIOS mode only grub on every holder could boot a RAID root, and
+		// goipa has no grub: install_bootloader says so, and the operator's
+		// escape hatch (as with IPA) is to ignore bootloader failures.
+		m.vm.Append += " ipa-ignore-bootloader-failure=1"
 		raid := map[string]any{"logical_disks": []any{map[string]any{"raid_level": "1", "size_gb": 1, "controller": "software",
 			"is_root_volume": true, "volume_name": "root",
 			"physical_disks": []any{map[string]any{"serial": "raid-a"}, map[string]any{"serial": "raid-b"}}}}}

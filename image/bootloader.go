@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"unicode/utf16"
@@ -28,6 +30,19 @@ type Bootloader struct {
 	Disk    disk.Options
 	// Mount makes the ESP's files readable; nil mounts it read-only (vfat).
 	Mount func(dev string) (fsys fs.FS, unmount func(), err error)
+	// RAIDESP, for a software RAID root, returns the md device mirroring
+	// the ESP and its member partitions.
+	RAIDESP func(ctx context.Context) (dev string, members []ESPMember, err error)
+	// IgnoreFailure is ipa-ignore-bootloader-failure, the default of the
+	// command's ignore_bootloader_failure.
+	IgnoreFailure bool
+}
+
+// ESPMember is one partition of the mirrored ESP, which the firmware sees as
+// a plain FAT partition (md metadata 1.0 lives at its end).
+type ESPMember struct {
+	Disk   string
+	Number int
 }
 
 // BootloaderParams are install_bootloader's parameters.
@@ -48,9 +63,15 @@ type loader struct {
 // Install installs the boot entries on device. In BIOS mode a whole-disk
 // image carries its own boot code, so there is nothing to do, as in IPA.
 func (b *Bootloader) Install(ctx context.Context, device string, p BootloaderParams) (string, error) {
+	softRAID := strings.HasPrefix(filepath.Base(device), "md")
 	if _, err := os.Stat(b.EFIRoot); err != nil {
 		if partitionImage(p.RootUUID) {
 			return "", noGrub("BIOS")
+		}
+		if softRAID {
+			// The image's boot code sits inside the array, where the BIOS
+			// cannot see it; only grub on every holder would boot it.
+			return "", noGrub("BIOS on software RAID")
 		}
 		return "whole-disk image in BIOS mode: nothing to install", nil
 	}
@@ -91,22 +112,65 @@ func (b *Bootloader) Install(ctx context.Context, device string, p BootloaderPar
 	if err != nil {
 		return "", bootloaderErr(err)
 	}
+	targets := []ESPMember{{Disk: device, Number: esp.Number}}
+	suffix := func(int) string { return "" }
+	if softRAID && b.RAIDESP != nil {
+		// The firmware cannot read inside the array: the image's ESP goes
+		// to the mirrored ESP on the holders, one boot entry per member.
+		mirror, members, err := b.RAIDESP(ctx)
+		if err != nil {
+			return "", bootloaderErr(fmt.Errorf("finding the mirrored ESP: %w", err))
+		}
+		if err := copyPartition(esp.Device, mirror, esp.Size); err != nil {
+			return "", bootloaderErr(err)
+		}
+		targets = members
+		suffix = func(i int) string { return fmt.Sprintf(" (RAID, part%d)", i) }
+	}
 	entries, err := b.Run.Run(ctx, runner.Command("efibootmgr", "-v"))
 	if err != nil {
 		return "", bootloaderErr(err)
 	}
 	for _, l := range loaders {
-		for _, num := range entriesLabelled(string(entries), l.Label) {
-			if _, err := b.Run.Run(ctx, runner.Command("efibootmgr", "-b", num, "-B")); err != nil {
+		for i, t := range targets {
+			label := l.Label + suffix(i)
+			for _, num := range entriesLabelled(string(entries), label) {
+				if _, err := b.Run.Run(ctx, runner.Command("efibootmgr", "-b", num, "-B")); err != nil {
+					return "", bootloaderErr(err)
+				}
+			}
+			if _, err := b.Run.Run(ctx, runner.Command("efibootmgr", "-v", "-c", "-d", t.Disk, "-p", fmt.Sprint(t.Number),
+				"-w", "-L", label, "-l", l.Path)); err != nil {
 				return "", bootloaderErr(err)
 			}
 		}
-		if _, err := b.Run.Run(ctx, runner.Command("efibootmgr", "-v", "-c", "-d", device, "-p", fmt.Sprint(esp.Number),
-			"-w", "-L", l.Label, "-l", l.Path)); err != nil {
-			return "", bootloaderErr(err)
-		}
 	}
-	return fmt.Sprintf("UEFI boot entries %v installed for %s", loaders, device), nil
+	return fmt.Sprintf("UEFI boot entries %v installed for %v", loaders, targets), nil
+}
+
+// copyPartition copies the image's ESP, byte for byte, onto the mirrored
+// ESP, which must be at least as large.
+func copyPartition(src, dst string, size int64) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	if end, err := out.Seek(0, io.SeekEnd); err != nil || end < size {
+		return fmt.Errorf("the mirrored ESP %s (%d bytes) cannot hold the image's ESP (%d bytes): %v", dst, end, size, err)
+	}
+	if _, err := out.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if _, err := io.CopyBuffer(out, io.LimitReader(in, size), make([]byte, 4<<20)); err != nil {
+		return fmt.Errorf("copying the ESP to %s: %w", dst, err)
+	}
+	return out.Sync()
 }
 
 // partitionImage tells a partition image's root uuid (a file system UUID or

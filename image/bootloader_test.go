@@ -1,9 +1,11 @@
 package image
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -116,4 +118,58 @@ func TestInstallPartitionImageNeedsGrub(t *testing.T) {
 	if errType(err) != "InvalidImage" || !strings.Contains(err.Error(), "enable_bios_bootloader_install") {
 		t.Errorf("partition image in BIOS mode: %v (%s)", err, errType(err))
 	}
+}
+
+// TestInstallSoftwareRAID: with the root on an md device, the image's ESP is
+// copied to the mirrored ESP and each member gets its own boot entry; in
+// BIOS mode the agent says it cannot boot the array rather than succeed.
+func TestInstallSoftwareRAID(t *testing.T) {
+	if _, err := exec.LookPath("sgdisk"); err != nil {
+		t.Skip("sgdisk not installed")
+	}
+	dir := t.TempDir()
+	dev := filepath.Join(dir, "md127")
+	os.WriteFile(dev, nil, 0o644)
+	os.Truncate(dev, 64<<20)
+	if out, err := exec.Command("sgdisk", "-n", "1:2048:+16M", "-t", "1:EF00", dev).CombinedOutput(); err != nil {
+		t.Fatalf("sgdisk: %v %s", err, out)
+	}
+	espContent := bytes.Repeat([]byte("FAT ESP "), 2<<20) // 16 MiB
+	os.WriteFile(dev+"p1", espContent, 0o644)
+	mirror := filepath.Join(dir, "md-esp")
+	os.WriteFile(mirror, nil, 0o644)
+	os.Truncate(mirror, 32<<20)
+	fake := &runnertest.Fake{Responses: map[string]runnertest.Response{"efibootmgr -v": {}, "efibootmgr *": {}}}
+	b := &Bootloader{Run: fake, EFIRoot: t.TempDir(), Disk: disk.Options{AllowFile: true},
+		Mount: func(string) (fs.FS, func(), error) {
+			return fstest.MapFS{"EFI/BOOT/BOOTX64.EFI": {}}, func() {}, nil
+		},
+		RAIDESP: func(context.Context) (string, []ESPMember, error) {
+			return mirror, []ESPMember{{"/dev/vda", 1}, {"/dev/vdb", 1}}, nil
+		}}
+	if _, err := b.Install(context.Background(), dev, BootloaderParams{TargetBootMode: "uefi"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFileHead(t, mirror, len(espContent)); !bytes.Equal(got, espContent) {
+		t.Error("the mirrored ESP does not hold the image's ESP")
+	}
+	want := []string{"efibootmgr -v",
+		"efibootmgr -v -c -d /dev/vda -p 1 -w -L ironic1 (RAID, part0) -l \\EFI\\BOOT\\BOOTX64.EFI",
+		"efibootmgr -v -c -d /dev/vdb -p 1 -w -L ironic1 (RAID, part1) -l \\EFI\\BOOT\\BOOTX64.EFI"}
+	if got := fake.Argvs(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("commands:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	b.EFIRoot = filepath.Join(dir, "absent")
+	if _, err := b.Install(context.Background(), dev, BootloaderParams{}); err == nil {
+		t.Error("BIOS boot of a software RAID root reported success")
+	}
+}
+
+func readFileHead(t *testing.T, path string, n int) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b[:min(n, len(b))]
 }

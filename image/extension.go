@@ -81,7 +81,11 @@ func Register(r *command.Runner, g *hardware.Generic, d *Deployer, b *Bootloader
 			return nil, err
 		}
 		msg, err := b.Install(ctx, dev, p)
-		if err != nil && p.IgnoreBootloaderFailure != nil && *p.IgnoreBootloaderFailure {
+		ignore := b.IgnoreFailure
+		if p.IgnoreBootloaderFailure != nil {
+			ignore = *p.IgnoreBootloaderFailure
+		}
+		if err != nil && ignore {
 			d.Log.Warn("ignoring the bootloader failure as asked", "error", err)
 			return "bootloader installation failed and was ignored: " + err.Error(), nil
 		}

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/u-root/u-root/pkg/kmodule"
+	"golang.org/x/sys/unix"
 )
 
 // moduleListPath is where `make ramdisk` puts initramfs/modules.txt.
@@ -28,6 +28,7 @@ var ErrNoModules = errors.New("kernel modules unavailable")
 // /sbin/modprobe in the image the kernel's own request_module("crc32c") fails,
 // so raid456 and ext4 would not load: soft dependencies are resolved here.
 type moduleTree struct {
+	paths   map[string]string   // module → file, relative to the tree
 	deps    map[string][]string // module → modules it needs (modules.dep)
 	softPre map[string][]string // module → names or aliases to load before it
 	aliases map[string][]string // exact alias → modules, in file order
@@ -35,7 +36,9 @@ type moduleTree struct {
 }
 
 // devicePattern is a modules.alias glob for a device on a coldplug bus.
-type devicePattern struct{ glob, module string }
+// prefix is the glob's literal start (bus, vendor, often device): most
+// patterns fail on it, and path.Match is slow under emulation.
+type devicePattern struct{ glob, prefix, module string }
 
 // coldplugBuses are the buses whose drivers load only when a device on them
 // matches: loading every NIC and HBA driver of the list would cost seconds of
@@ -43,7 +46,7 @@ type devicePattern struct{ glob, module string }
 var coldplugBuses = []string{"pci:", "virtio:"}
 
 func readModuleTree(dir string) (*moduleTree, error) {
-	t := &moduleTree{deps: map[string][]string{}, softPre: map[string][]string{}, aliases: map[string][]string{}}
+	t := &moduleTree{paths: map[string]string{}, deps: map[string][]string{}, softPre: map[string][]string{}, aliases: map[string][]string{}}
 	err := eachLine(filepath.Join(dir, "modules.dep"), func(line string) {
 		path, deps, ok := strings.Cut(line, ":")
 		if !ok {
@@ -54,6 +57,7 @@ func readModuleTree(dir string) (*moduleTree, error) {
 			names = append(names, moduleName(d))
 		}
 		t.deps[moduleName(path)] = names
+		t.paths[moduleName(path)] = path
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoModules, err)
@@ -89,7 +93,11 @@ func readModuleTree(dir string) (*moduleTree, error) {
 		}
 		for _, bus := range coldplugBuses {
 			if strings.HasPrefix(f[1], bus) {
-				t.devices = append(t.devices, devicePattern{glob: f[1], module: moduleName(f[2])})
+				lit := f[1]
+				if i := strings.IndexAny(lit, "*?[\\"); i >= 0 {
+					lit = lit[:i]
+				}
+				t.devices = append(t.devices, devicePattern{glob: f[1], prefix: lit, module: moduleName(f[2])})
 			}
 		}
 	})
@@ -175,6 +183,9 @@ func (t *moduleTree) matching(candidates, modaliases []string) []string {
 			continue
 		}
 		for _, a := range modaliases {
+			if !strings.HasPrefix(a, p.prefix) {
+				continue
+			}
 			if ok, _ := path.Match(p.glob, a); ok {
 				hit[p.module] = true
 				break
@@ -190,13 +201,17 @@ func (t *moduleTree) matching(candidates, modaliases []string) []string {
 	return out
 }
 
-// deviceModaliases reads the modalias of every device under sysfs/bus.
+// deviceModaliases reads the modalias of every device on the coldplug
+// buses. Only those: under emulation, walking all of sysfs/bus (ACPI,
+// platform, CPUs...) took 0.1–0.2 s per pass.
 func deviceModaliases(sysfs string) []string {
-	files, _ := filepath.Glob(filepath.Join(sysfs, "bus/*/devices/*/modalias"))
 	var out []string
-	for _, f := range files {
-		if b, err := os.ReadFile(f); err == nil {
-			out = append(out, strings.TrimSpace(string(b)))
+	for _, bus := range coldplugBuses {
+		files, _ := filepath.Glob(filepath.Join(sysfs, "bus", strings.TrimSuffix(bus, ":"), "devices/*/modalias"))
+		for _, f := range files {
+			if b, err := os.ReadFile(f); err == nil {
+				out = append(out, strings.TrimSpace(string(b)))
+			}
 		}
 	}
 	return out
@@ -225,32 +240,34 @@ func readModuleList(path string) ([]string, error) {
 type loader struct {
 	log     *slog.Logger
 	tree    *moduleTree
-	prober  *kmodule.Prober
+	insmod  func(path, params string) error // loads one module file
 	sysfs   string
 	params  map[string]string // kernel command line, for name.param=value
 	drivers []string          // listed modules that need a device
 	others  []string          // listed modules loaded unconditionally
 	skip    map[string]bool
-	tried   map[string]bool // drivers coldplug has loaded or failed to
-	dir     string          // lib/modules/KVER
+	tried   map[string]bool  // drivers coldplug has loaded or failed to
+	state   map[string]error // modules tried: nil if loaded
+	dir     string           // lib/modules/KVER
 }
 
-// newLoader reads the module list and tree under probe.RootDir.
-func newLoader(log *slog.Logger, opts options, cmdline map[string]string, sysfs string, probe kmodule.ProbeOpts) (*loader, error) {
-	tree, err := readModuleTree(filepath.Join(probe.RootDir, "lib/modules", probe.KVer))
+// newLoader reads the module list under root and the module tree in
+// root/lib/modules/kver; loaded names the modules already in the kernel.
+func newLoader(log *slog.Logger, opts options, cmdline map[string]string, sysfs, root, kver string, loaded []string, insmod func(path, params string) error) (*loader, error) {
+	dir := filepath.Join(root, "lib/modules", kver)
+	tree, err := readModuleTree(dir)
 	if err != nil {
 		return nil, err
 	}
-	wanted, err := readModuleList(filepath.Join(probe.RootDir, moduleListPath))
+	wanted, err := readModuleList(filepath.Join(root, moduleListPath))
 	if err != nil {
 		return nil, err
 	}
-	prober, err := kmodule.NewProber(probe)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrNoModules, err)
+	l := &loader{log: log, tree: tree, insmod: insmod, sysfs: sysfs, params: cmdline, skip: opts.blacklist,
+		tried: map[string]bool{}, state: map[string]error{}, dir: dir}
+	for _, m := range loaded {
+		l.state[moduleName(m)] = nil
 	}
-	l := &loader{log: log, tree: tree, prober: prober, sysfs: sysfs, params: cmdline, skip: opts.blacklist,
-		tried: map[string]bool{}, dir: filepath.Join(probe.RootDir, "lib/modules", probe.KVer)}
 	for _, w := range wanted {
 		if tree.isDriver(moduleName(w)) {
 			l.drivers = append(l.drivers, w)
@@ -339,11 +356,30 @@ func (l *loader) load(ctx context.Context, names []string) error {
 			return err
 		}
 		start := time.Now()
-		if err := l.prober.Probe(name, moduleParams(name, l.params)); err != nil {
+		if err := l.loadWithDeps(name); err != nil {
 			l.log.Debug("ramdisk: module not loaded", "module", name, "err", err)
 			continue
 		}
 		l.log.Debug("ramdisk: module loaded", "module", name, "elapsed", time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// loadWithDeps loads name after the modules it needs (modules.dep), one at
+// a time on the caller's thread, so that a lowered priority covers them all.
+func (l *loader) loadWithDeps(name string) error {
+	for _, m := range l.tree.closure(name) {
+		err, tried := l.state[m]
+		if !tried {
+			err = l.insmod(filepath.Join(l.dir, l.tree.paths[m]), moduleParams(m, l.params))
+			if errors.Is(err, unix.EEXIST) {
+				err = nil
+			}
+			l.state[m] = err
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", m, err)
+		}
 	}
 	return nil
 }

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/u-root/u-root/pkg/kmodule"
 )
 
 const testKVer = "6.1.0-test"
@@ -108,8 +106,8 @@ func TestLoadOrderSoftDeps(t *testing.T) {
 	}
 }
 
-// TestLoaderPhases runs the loader against the fake tree with kmodule's dry
-// run, recording the .ko files in the order the kernel would get them.
+// TestLoaderPhases runs the loader against the fake tree, recording the .ko
+// files in the order the kernel would get them, with their parameters.
 func TestLoaderPhases(t *testing.T) {
 	root := fakeRoot(t, `# test list
 virtio_pci
@@ -129,22 +127,29 @@ nosuch
 
 	var mu sync.Mutex
 	var loaded []string
-	probe := kmodule.ProbeOpts{RootDir: root, KVer: testKVer, IgnoreProcMods: true, DryRunCB: func(path string) {
+	params := map[string]string{}
+	insmod := func(path, p string) error {
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("insmod of a missing file: %v", err)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		name := moduleName(path)
 		loaded = append(loaded, name)
+		params[name] = p
 		if name == "virtio_pci" { // its devices show up on the virtio bus
 			writeFile(t, filepath.Join(sysfs, "bus/virtio/devices/virtio0/modalias"), "virtio:d00000001v00001AF4\n")
 			writeFile(t, filepath.Join(sysfs, "bus/virtio/devices/virtio1/modalias"), "virtio:d00000002v00001AF4\n")
 		}
-	}}
+		return nil
+	}
 	cmdline := map[string]string{"md_mod.start_ro": "1", "modprobe.blacklist": "e1000e"}
 	opts, err := parseOptions(cmdline)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := newLoader(slog.New(slog.NewTextHandler(io.Discard, nil)), opts, cmdline, sysfs, probe)
+	// virtio_ring is in the kernel already (u-root's init could load one).
+	l, err := newLoader(slog.New(slog.NewTextHandler(io.Discard, nil)), opts, cmdline, sysfs, root, testKVer, []string{"virtio_ring"}, insmod)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,8 +166,8 @@ nosuch
 		t.Fatal(err)
 	}
 	net := phase()
-	assertBefore(t, net, "virtio_ring", "virtio", "virtio_pci", "virtio_net")
-	if want := []string{"virtio", "virtio_net", "virtio_pci", "virtio_ring"}; !reflect.DeepEqual(sorted(net), want) {
+	assertBefore(t, net, "virtio", "virtio_pci", "virtio_net")
+	if want := []string{"virtio", "virtio_net", "virtio_pci"}; !reflect.DeepEqual(sorted(net), want) {
 		t.Errorf("NIC phase loaded %q, want %q", net, want)
 	}
 
@@ -192,6 +197,10 @@ nosuch
 	assertBefore(t, rest, "crc32c_intel", "libcrc32c")
 	assertBefore(t, rest, "crc32c_generic", "jbd2", "ext4")
 	assertBefore(t, rest, "md_mod", "raid456")
+	// md_mod is loaded as raid456's dependency and still gets its parameter.
+	if params["md_mod"] != "start_ro=1" || params["raid456"] != "" {
+		t.Errorf("parameters: md_mod %q, raid456 %q; want start_ro=1 and none", params["md_mod"], params["raid456"])
+	}
 
 	freed, err := l.release(nil)
 	if want := int64(2 * 7); err != nil || freed != want { // md, raid456, crc32c, ext4
@@ -210,11 +219,11 @@ func TestNewLoaderMissing(t *testing.T) {
 	if err := os.Remove(filepath.Join(root, moduleListPath)); err != nil {
 		t.Fatal(err)
 	}
-	_, err := newLoader(slog.Default(), options{}, nil, t.TempDir(), kmodule.ProbeOpts{RootDir: root, KVer: testKVer})
+	_, err := newLoader(slog.Default(), options{}, nil, t.TempDir(), root, testKVer, nil, insmod)
 	if err == nil || !strings.Contains(err.Error(), "kernel modules unavailable") {
 		t.Errorf("without the list: err = %v, want ErrNoModules", err)
 	}
-	_, err = newLoader(slog.Default(), options{}, nil, t.TempDir(), kmodule.ProbeOpts{RootDir: root, KVer: "0.0.0"})
+	_, err = newLoader(slog.Default(), options{}, nil, t.TempDir(), root, "0.0.0", nil, insmod)
 	if err == nil || !strings.Contains(err.Error(), "kernel modules unavailable") {
 		t.Errorf("without the tree: err = %v, want ErrNoModules", err)
 	}

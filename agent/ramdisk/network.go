@@ -15,7 +15,8 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/u-root/u-root/pkg/dhclient"
+	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+	"github.com/insomniacslk/dhcp/rfc1035label"
 	"github.com/vishvananda/netlink"
 )
 
@@ -26,6 +27,7 @@ const (
 	nicWait      = 30 * time.Second // drivers of big NICs register late
 	dhcpWait     = 60 * time.Second // until Setup gives up on the first lease
 	linkUpWait   = 20 * time.Second // autonegotiation on real switches
+	carrierPoll  = 20 * time.Millisecond
 	dhcpAttempt  = 2 * time.Second
 	dhcpRetries  = 3
 	dhcpBackoff  = time.Second
@@ -159,28 +161,64 @@ type dhcpRun struct {
 
 func (d *dhcpRun) loop(ctx context.Context, l netlink.Link) {
 	name := l.Attrs().Name
-	cfg := dhclient.Config{Timeout: dhcpAttempt, Retries: dhcpRetries}
 	for ctx.Err() == nil {
-		for r := range dhclient.SendRequests(ctx, []netlink.Link{l}, true, false, cfg, linkUpWait) {
-			if r.Err != nil {
-				d.log.Debug("ramdisk: DHCP attempt failed", "nic", name, "err", r.Err)
-				continue
-			}
-			msg, _ := r.Lease.Message()
+		msg, err := lease4(ctx, l)
+		if err == nil {
 			primary := d.claimPrimary(l)
-			if err := configureLease(l, msg, primary); err != nil {
-				d.log.Error("ramdisk: cannot apply DHCP lease", "nic", name, "err", err)
-				continue
+			if err = configureLease(l, msg, primary); err == nil {
+				d.log.Info("ramdisk: DHCP lease", "nic", name, "addr", msg.YourIPAddr, "primary", primary)
+				if primary {
+					d.primary <- msg
+				}
+				return
 			}
-			d.log.Info("ramdisk: DHCP lease", "nic", name, "addr", msg.YourIPAddr, "primary", primary)
-			if primary {
-				d.primary <- msg
-			}
-			return
+			d.log.Error("ramdisk: cannot apply DHCP lease", "nic", name, "err", err)
+		} else {
+			d.log.Debug("ramdisk: DHCP attempt failed", "nic", name, "err", err)
 		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(dhcpBackoff):
+		}
+	}
+}
+
+// lease4 waits for carrier, then runs DHCPv4 on l. The carrier file shows the
+// driver's view at once, while the operational state that dhclient waits for
+// lags it by up to a second (the kernel's link watch rate limit); the raw
+// socket DHCP uses sends as soon as the link is up with carrier.
+func lease4(ctx context.Context, l netlink.Link) (*dhcpv4.DHCPv4, error) {
+	name := l.Attrs().Name
+	if err := waitCarrier(ctx, name, linkUpWait); err != nil {
+		return nil, err
+	}
+	c, err := nclient4.New(name, nclient4.WithTimeout(dhcpAttempt), nclient4.WithRetry(dhcpRetries))
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	lease, err := c.Request(ctx, dhcpv4.WithRequestedOptions(
+		dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter, dhcpv4.OptionClasslessStaticRoute,
+		dhcpv4.OptionDomainNameServer, dhcpv4.OptionDomainName, dhcpv4.OptionDNSDomainSearchList,
+		dhcpv4.OptionHostName))
+	if err != nil {
+		return nil, err
+	}
+	return lease.ACK, nil
+}
+
+// waitCarrier polls /sys/class/net/NAME/carrier until it reads 1.
+func waitCarrier(ctx context.Context, name string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		if b, err := os.ReadFile(filepath.Join(sysClassNet, name, "carrier")); err == nil && bytes.Equal(bytes.TrimSpace(b), []byte("1")) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: no carrier after %v: %w", name, timeout, ErrNoNetwork)
+		case <-time.After(carrierPoll):
 		}
 	}
 }
@@ -199,14 +237,17 @@ func (d *dhcpRun) claimPrimary(l netlink.Link) bool {
 	return true
 }
 
-// configureLease applies a DHCPv4 ACK. dhclient's own Configure would let
+// configureLease applies a DHCPv4 ACK. A plain configuration would let
 // every NIC replace the one default route and resolv.conf.
 func configureLease(l netlink.Link, msg *dhcpv4.DHCPv4, primary bool) error {
-	p := dhclient.NewPacket4(l, msg)
-	ipnet := p.Lease()
-	if ipnet == nil {
+	if msg.YourIPAddr == nil || msg.YourIPAddr.IsUnspecified() {
 		return errors.New("lease without address")
 	}
+	mask := msg.SubnetMask()
+	if mask == nil {
+		mask = net.CIDRMask(32, 32) // no mask offered: the most restrictive
+	}
+	ipnet := &net.IPNet{IP: msg.YourIPAddr, Mask: mask}
 	if err := netlink.AddrReplace(l, &netlink.Addr{IPNet: ipnet}); err != nil {
 		return fmt.Errorf("address %s: %w", ipnet, err)
 	}
@@ -233,12 +274,24 @@ func configureLease(l netlink.Link, msg *dhcpv4.DHCPv4, primary bool) error {
 		}
 	}
 	if primary {
-		ns, search, domain := p.GatherDNSSettings()
-		if len(ns) > 0 {
-			if err := dhclient.WriteDNSSettings(ns, search, domain, resolvConf); err != nil {
-				return err
-			}
+		if ns := msg.DNS(); len(ns) > 0 {
+			return os.WriteFile(resolvConf, resolvConfFor(ns, msg.DomainSearch(), msg.DomainName()), 0o644)
 		}
 	}
 	return nil
+}
+
+// resolvConfFor renders resolv.conf from a lease's DNS options.
+func resolvConfFor(ns []net.IP, search *rfc1035label.Labels, domain string) []byte {
+	var b bytes.Buffer
+	if domain != "" {
+		fmt.Fprintf(&b, "domain %s\n", domain)
+	}
+	for _, ip := range ns {
+		fmt.Fprintf(&b, "nameserver %s\n", ip)
+	}
+	if search != nil && len(search.Labels) > 0 {
+		fmt.Fprintf(&b, "search %s\n", strings.Join(search.Labels, " "))
+	}
+	return b.Bytes()
 }

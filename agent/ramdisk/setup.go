@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/u-root/u-root/pkg/kmodule"
 	"golang.org/x/sys/unix"
 )
 
@@ -47,7 +47,7 @@ func Setup(ctx context.Context, log *slog.Logger, cmdline map[string]string) err
 	var uts unix.Utsname
 	_ = unix.Uname(&uts)
 	kver := unix.ByteSliceToString(uts.Release[:])
-	mods, err := newLoader(log, opts, cmdline, "/sys", kmodule.ProbeOpts{RootDir: "/", KVer: kver})
+	mods, err := newLoader(log, opts, cmdline, "/sys", "/", kver, loadedModules(), insmod)
 	if err != nil {
 		errs = append(errs, err)
 	} else if err := mods.coldplug(ctx, isNetDevice); err != nil {
@@ -62,6 +62,14 @@ func Setup(ctx context.Context, log *slog.Logger, cmdline map[string]string) err
 	bg.done = background
 	bg.mu.Unlock()
 	go func() {
+		// Under emulation there is one slow CPU, and module loading (the
+		// kernel's signature checks, raid6's benchmark) would delay DHCP,
+		// lookup and the first heartbeat by a second or more. The thread is
+		// never unlocked, so it ends with this goroutine, nice value and all.
+		runtime.LockOSThread()
+		if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), backgroundNice); err != nil {
+			log.Debug("ramdisk: module loading keeps its priority", "err", err)
+		}
 		var err error
 		if mods != nil {
 			// Drivers for absent devices go before the big loads (raid456,
@@ -108,6 +116,10 @@ func Setup(ctx context.Context, log *slog.Logger, cmdline map[string]string) err
 	log.Info("ramdisk: ready", "hostname", name, "elapsed", time.Since(start).Round(time.Millisecond))
 	return errors.Join(errs...)
 }
+
+// backgroundNice is the nice value of the thread loading the modules
+// nothing waits for at boot.
+const backgroundNice = 19
 
 // bg tracks the module loading Setup leaves running.
 var bg struct {
