@@ -63,7 +63,7 @@ demo: deps-demo ramdisk build
 
 # --- Ramdisk: Debian kernel + u-root initramfs with goipa (initramfs/build.sh),
 # and QEMU for the VM tests (qemu/). Downloads and staging go to .cache/.
-QEMU_DEBS := qemu-system-x86 qemu-utils socat mdadm cpio zstd xz-utils kmod ca-certificates ovmf
+QEMU_DEBS := qemu-system-x86 qemu-utils socat mdadm efibootmgr cpio zstd xz-utils kmod ca-certificates ovmf
 RAMDISK_SRC = $(shell find . \( -path ./.cache -o -path ./$(OUT) \) -prune -o \
 	\( -name '*.go' -o -name go.mod -o -name go.sum \) -print) initramfs/modules.txt initramfs/build.sh
 

@@ -113,7 +113,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		AllowSpecialFilesystems: !a.Config.GuardSpecialFilesystems})
 	steps.Register(cmds, hardware.Select(generic), func(n map[string]any) { node.Store(&n) })
 	standby.Register(cmds, a.Machine)
-	logs.Register(cmds, &logs.Collector{Ring: a.Ring})
+	logs.Register(cmds, &logs.Collector{Ring: a.Ring, Ready: a.DisksReady})
 	locked := make(chan struct{})
 	var lockOnce sync.Once
 	lockdown := func() { lockOnce.Do(func() { close(locked) }) }

@@ -26,11 +26,19 @@ type Collector struct {
 	// Kmsg reads the kernel ring buffer; nil uses syslog(2).
 	Kmsg func() ([]byte, error)
 	Now  func() time.Time
+	// Ready, if set, is waited for first: in the ramdisk, md and storage
+	// drivers load in the background and /proc/mdstat appears with them.
+	Ready func(ctx context.Context) error
 }
 
 // Files returns the archive members by name.
 func (c *Collector) Files(ctx context.Context) map[string][]byte {
 	files := map[string][]byte{}
+	if c.Ready != nil {
+		if err := c.Ready(ctx); err != nil {
+			files["collect-errors"] = []byte("storage drivers not loaded: " + err.Error() + "\n")
+		}
+	}
 	if c.Ring != nil {
 		files["goipa.log"] = c.Ring.Bytes()
 	}
