@@ -110,17 +110,28 @@ func TestRealIronicUEFI(t *testing.T) {
 	if err := vm.WaitConsole(bootCtx, `BdsDxe: starting Boot`); err != nil {
 		t.Fatalf("the deployed disk did not boot: %v", err)
 	}
-	line := consoleLine(vm.Console(), "BdsDxe: starting Boot")
+	// The match may come before the rest of the line: wait for its end.
+	line := ""
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if line = consoleLine(vm.Console(), "BdsDxe: starting Boot"); line != "" {
+			break
+		}
+	}
 	if !strings.Contains(line, `"ironic1"`) || !strings.Contains(line, `\EFI\BOOT\BOOTX64.EFI`) {
 		t.Errorf("firmware started %q, want the entry install_bootloader added (ironic1, \\EFI\\BOOT\\BOOTX64.EFI)", line)
 	}
 }
 
+// consoleLine returns the first complete console line containing prefix.
 func consoleLine(console, prefix string) string {
-	for _, l := range strings.Split(console, "\n") {
-		if strings.Contains(l, prefix) {
-			return strings.TrimSpace(l)
-		}
+	i := strings.Index(console, prefix)
+	if i < 0 {
+		return ""
 	}
-	return ""
+	end := strings.IndexByte(console[i:], '\n')
+	if end < 0 {
+		return ""
+	}
+	start := strings.LastIndexByte(console[:i], '\n') + 1
+	return strings.TrimSpace(console[start : i+end])
 }
