@@ -154,6 +154,18 @@ func TestDeployStepsOverAutoTLS(t *testing.T) {
 			t.Errorf("clean step raid.%s missing", name)
 		}
 	}
+	if s, ok := clean.Find("deploy", "clean_uefi_nvram"); !ok || s.ArgsInfo["match_patterns"] == nil {
+		t.Errorf("clean step clean_uefi_nvram = %+v, %v", s, ok)
+	}
+	service, err := c.GetSteps(ctx, "service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range [][2]string{{"raid", "apply_configuration"}, {"raid", "delete_configuration"}, {"deploy", "write_image"}} {
+		if _, ok := service.Find(want[0], want[1]); !ok {
+			t.Errorf("service step %s.%s missing", want[0], want[1])
+		}
+	}
 
 	// A step that fails ends at once; the forced heartbeat tells the
 	// conductor well before the regular 90–180 s heartbeat would.

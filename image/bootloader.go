@@ -304,3 +304,52 @@ func mountVFAT(dev string) (fs.FS, func(), error) {
 		os.Remove(dir)
 	}, nil
 }
+
+// DefaultNVRAMPatterns are IPA's clean_uefi_nvram match_patterns: entries
+// booting from a disk, a shim or a grub are removed; firmware entries (PXE,
+// the EFI shell, setup) stay.
+var DefaultNVRAMPatterns = []string{`^HD\(`, `shim.*\.efi`, `grub.*\.efi`}
+
+// CleanNVRAM removes the UEFI boot entries whose device path or loader
+// matches one of the regular expressions; it does nothing in BIOS mode.
+func (b *Bootloader) CleanNVRAM(ctx context.Context, patterns []string) ([]string, error) {
+	if _, err := os.Stat(b.EFIRoot); err != nil {
+		return nil, nil
+	}
+	if len(patterns) == 0 {
+		patterns = DefaultNVRAMPatterns
+	}
+	var res []*regexp.Regexp
+	for _, p := range patterns {
+		re, err := regexp.Compile("(?i)" + p)
+		if err != nil {
+			return nil, command.InvalidParams("match_patterns: %v", err)
+		}
+		res = append(res, re)
+	}
+	out, err := b.Run.Run(ctx, runner.Command("efibootmgr", "-v"))
+	if err != nil {
+		return nil, bootloaderErr(err)
+	}
+	var removed []string
+	for _, line := range strings.Split(string(out), "\n") {
+		m := bootLineRE.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		for _, re := range res {
+			if re.MatchString(m[2]) {
+				if _, err := b.Run.Run(ctx, runner.Command("efibootmgr", "-b", m[1], "-B")); err != nil {
+					return removed, bootloaderErr(err)
+				}
+				removed = append(removed, "Boot"+m[1])
+				break
+			}
+		}
+	}
+	return removed, nil
+}
+
+// bootLineRE splits an `efibootmgr -v` entry into its number and the rest
+// after the label (the device path and loader).
+var bootLineRE = regexp.MustCompile(`^Boot([0-9A-Fa-f]{4})\*?\s+[^\t]*\t(.*)$`)

@@ -173,3 +173,23 @@ func readFileHead(t *testing.T, path string, n int) []byte {
 	}
 	return b[:min(n, len(b))]
 }
+
+func TestCleanNVRAM(t *testing.T) {
+	out := "BootCurrent: 0002\nBootOrder: 0003,0002,0001\n" +
+		"Boot0001* UEFI PXEv4 (MAC:525400123456)\tPciRoot(0x0)/Pci(0x2,0x0)/MAC(525400123456,1)/IPv4(0.0.0.0)\n" +
+		"Boot0002* debian\tHD(1,GPT,aa,0x800,0x100000)/File(\\EFI\\debian\\shimx64.efi)\n" +
+		"Boot0003* ironic1\tHD(1,GPT,bb,0x800,0x100000)/File(\\EFI\\BOOT\\BOOTX64.EFI)\n" +
+		"Boot0004* EFI Internal Shell\tFvVol(7cb8bdc9)/FvFile(7c04a583)\n"
+	fake := &runnertest.Fake{Responses: map[string]runnertest.Response{"efibootmgr -v": {Stdout: out}, "efibootmgr -b *": {}}}
+	b := &Bootloader{Run: fake, EFIRoot: t.TempDir()}
+	removed, err := b.CleanNVRAM(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(removed, ",") != "Boot0002,Boot0003" {
+		t.Errorf("removed %v, want the two disk entries only", removed)
+	}
+	if _, err := b.CleanNVRAM(context.Background(), []string{"("}); err == nil {
+		t.Error("a bad pattern was accepted")
+	}
+}

@@ -57,7 +57,7 @@ func Register(r *command.Runner, g *hardware.Generic, d *Deployer, b *Bootloader
 	r.Register("standby", "get_partition_uuids", command.Sync(func(context.Context, struct{}) (any, error) {
 		return d.PartitionUUIDs(), nil
 	}))
-	g.Add(hardware.Deploy, hardware.Step{Interface: "deploy", Step: "write_image", Priority: 0}, func(ctx context.Context, req hardware.Request) (any, error) {
+	writeImage := func(ctx context.Context, req hardware.Request) (any, error) {
 		var p prepareParams
 		if err := req.DecodeArgs(&p); err != nil {
 			return nil, command.InvalidParams("write_image args: %v", err)
@@ -71,7 +71,9 @@ func Register(r *command.Runner, g *hardware.Generic, d *Deployer, b *Bootloader
 		}
 		// IPA's write_image runs standby.prepare_image and returns its result.
 		return map[string]string{"result": "prepare_image: " + msg}, nil
-	})
+	}
+	g.Add(hardware.Deploy, hardware.Step{Interface: "deploy", Step: "write_image", Priority: 0}, writeImage)
+	g.Add(hardware.Service, hardware.Step{Interface: "deploy", Step: "write_image", Priority: 0}, writeImage)
 	if b == nil {
 		return
 	}
@@ -91,4 +93,22 @@ func Register(r *command.Runner, g *hardware.Generic, d *Deployer, b *Bootloader
 		}
 		return msg, err
 	}))
+	g.Add(hardware.Clean, hardware.Step{Interface: "deploy", Step: "clean_uefi_nvram", Priority: 0, Abortable: &abortable,
+		Argsinfo: map[string]hardware.Arg{"match_patterns": {Description: "A list of regular expressions to match " +
+			"against UEFI boot entries; matching entries are deleted. Defaults to removing disk, shim and grub entries.", Required: false}}},
+		func(ctx context.Context, req hardware.Request) (any, error) {
+			var a struct {
+				MatchPatterns []string `json:"match_patterns"`
+			}
+			if err := req.DecodeArgs(&a); err != nil {
+				return nil, command.InvalidParams("clean_uefi_nvram: %v", err)
+			}
+			removed, err := b.CleanNVRAM(ctx, a.MatchPatterns)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"removed": removed}, nil
+		})
 }
+
+var abortable = true

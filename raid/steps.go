@@ -17,28 +17,23 @@ var abortable = true
 
 // Register adds IPA's software RAID steps to the generic manager:
 // raid.create_configuration and raid.delete_configuration for cleaning,
-// raid.apply_configuration for deploying.
+// raid.apply_configuration for deploying, and all three for servicing.
 func Register(g *hardware.Generic, newManager NewManager) {
-	g.Add(hardware.Clean, hardware.Step{Interface: "raid", Step: "delete_configuration", Abortable: &abortable},
-		func(ctx context.Context, _ hardware.Request) (any, error) {
-			m, err := newManager(ctx)
-			if err != nil {
-				return nil, err
-			}
-			if err := m.Delete(ctx); err != nil {
-				return nil, raidErr(err)
-			}
-			return nil, nil
-		})
-	g.Add(hardware.Clean, hardware.Step{Interface: "raid", Step: "create_configuration", Abortable: &abortable},
-		func(ctx context.Context, req hardware.Request) (any, error) {
-			raw, _ := req.Node["target_raid_config"].(map[string]any)
-			return create(ctx, newManager, raw, false)
-		})
-	g.Add(hardware.Deploy, hardware.Step{Interface: "raid", Step: "apply_configuration", Argsinfo: map[string]hardware.Arg{
-		"raid_config":     {Description: "The RAID configuration to apply.", Required: true},
-		"delete_existing": {Description: "Setting this to 'True' indicates to delete existing RAID configuration prior to creating the new configuration. Default value is 'True'.", Required: false},
-	}}, func(ctx context.Context, req hardware.Request) (any, error) {
+	deleteConfig := func(ctx context.Context, _ hardware.Request) (any, error) {
+		m, err := newManager(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := m.Delete(ctx); err != nil {
+			return nil, raidErr(err)
+		}
+		return nil, nil
+	}
+	createConfig := func(ctx context.Context, req hardware.Request) (any, error) {
+		raw, _ := req.Node["target_raid_config"].(map[string]any)
+		return create(ctx, newManager, raw, false)
+	}
+	apply := func(ctx context.Context, req hardware.Request) (any, error) {
 		args := struct {
 			RaidConfig     map[string]any `json:"raid_config"`
 			DeleteExisting *bool          `json:"delete_existing"`
@@ -48,7 +43,17 @@ func Register(g *hardware.Generic, newManager NewManager) {
 		}
 		del := args.DeleteExisting == nil || *args.DeleteExisting
 		return create(ctx, newManager, args.RaidConfig, del)
-	})
+	}
+	applyArgs := map[string]hardware.Arg{
+		"raid_config":     {Description: "The RAID configuration to apply.", Required: true},
+		"delete_existing": {Description: "Setting this to 'True' indicates to delete existing RAID configuration prior to creating the new configuration. Default value is 'True'.", Required: false},
+	}
+	g.Add(hardware.Clean, hardware.Step{Interface: "raid", Step: "delete_configuration", Abortable: &abortable}, deleteConfig)
+	g.Add(hardware.Clean, hardware.Step{Interface: "raid", Step: "create_configuration", Abortable: &abortable}, createConfig)
+	g.Add(hardware.Deploy, hardware.Step{Interface: "raid", Step: "apply_configuration", Argsinfo: applyArgs}, apply)
+	g.Add(hardware.Service, hardware.Step{Interface: "raid", Step: "apply_configuration", Argsinfo: applyArgs}, apply)
+	g.Add(hardware.Service, hardware.Step{Interface: "raid", Step: "delete_configuration"}, deleteConfig)
+	g.Add(hardware.Service, hardware.Step{Interface: "raid", Step: "create_configuration"}, createConfig)
 }
 
 func create(ctx context.Context, newManager NewManager, raw map[string]any, deleteExisting bool) (any, error) {
