@@ -6,6 +6,8 @@ OUT      ?= out
 GOFLAGS  ?=
 export CGO_ENABLED = 0
 export GOAMD64 = v1
+# A go.work in a parent directory must not redirect the build.
+export GOWORK = off
 
 .PHONY: all build test unit-test clean deps-test deps-ironic demo deps-demo bench
 all: build
