@@ -120,50 +120,59 @@ func TestSoftwareRAID(t *testing.T) {
 	}
 }
 
-// TestRAIDLevels builds RAID-5, RAID-6 and RAID-10 over four disks in one
-// apply_configuration and checks every member's superblock.
+// TestRAIDLevels: for RAID-0, RAID-1+0, RAID-5 and RAID-6 over four disks,
+// apply_configuration builds the root volume, write_image deploys onto it,
+// and after power off the array's data, read back from the member disks
+// with md's striping undone on the host, is the image.
 func TestRAIDLevels(t *testing.T) {
 	kernel, initrd := Images(t)
-	target := map[string]any{"logical_disks": []any{
-		logicalDisk("5", "r5", 1, true, "d0", "d1", "d2"),
-		logicalDisk("6", "r6", 1, false, "d0", "d1", "d2", "d3"),
-		logicalDisk("1+0", "r10", 1, false, "d0", "d1", "d2", "d3"),
-	}}
-	l := newLab(t, nil)
-	var disks []Disk
-	for i := range 4 {
-		disks = append(disks, Disk{Path: SparseDisk(t, 3<<30), Serial: fmt.Sprintf("d%d", i)})
-	}
-	vm := Start(t, Options{Kernel: kernel, Initrd: initrd, MemMB: 384, Append: l.append(), Advertise: true, GuestFwds: l.fwds, Disks: disks})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if _, err := l.ironic.WaitAgent(ctx, l.node.UUID); err != nil {
-		t.Fatal(err)
-	}
-	c, err := l.ironic.Conductor(l.node.UUID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	runStep(ctx, t, c, "deploy", fakeironic.Step{Interface: "raid", Step: "apply_configuration",
-		Args: map[string]any{"raid_config": target}})
-	if _, err := c.Agent.Run(ctx, "standby.sync", map[string]any{}, true); err != nil {
-		t.Fatal(err)
-	}
-	vm.Kill()
-	want := map[string]int32{"any:r5": 5, "any:r6": 6, "any:r10": 10}
-	for i, d := range disks {
-		got := map[string]int32{}
-		for _, m := range MDMembers(t, d.Path) {
-			got[m.Name] = m.Level
-		}
-		for name, level := range want {
-			if name == "any:r5" && i == 3 {
-				continue
+	img := DiskImage(48<<20, 7)
+	for _, level := range []string{"0", "1+0", "5", "6"} {
+		t.Run("raid"+level, func(t *testing.T) {
+			target := map[string]any{"logical_disks": []any{logicalDisk(level, "root", 1, true, "d0", "d1", "d2", "d3")}}
+			l := newLab(t, nil)
+			l.ironic.UpdateNode(l.node.UUID, func(n *fakeironic.Node) { n.TargetRAIDConfig = target })
+			url, sum := l.publish(t, "disk.raw", img)
+			var disks []Disk
+			for i := range 4 {
+				disks = append(disks, Disk{Path: SparseDisk(t, 2<<30), Serial: fmt.Sprintf("d%d", i)})
 			}
-			if got[name] != level {
-				t.Errorf("disk %d: member %s level %d, want %d (all: %v)", i, name, got[name], level, got)
+			vm := Start(t, Options{Kernel: kernel, Initrd: initrd, MemMB: 384, Append: l.append(), Advertise: true, GuestFwds: l.fwds, Disks: disks})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			if _, err := l.ironic.WaitAgent(ctx, l.node.UUID); err != nil {
+				t.Fatal(err)
 			}
-		}
+			c, err := l.ironic.Conductor(l.node.UUID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			runStep(ctx, t, c, "deploy", fakeironic.Step{Interface: "raid", Step: "apply_configuration",
+				Args: map[string]any{"raid_config": target}})
+			c.Close()
+			if _, err := l.ironic.Deploy(ctx, l.node.UUID, fakeironic.ImageInfo{URLs: []string{url}, DiskFormat: "raw",
+				OSHashAlgo: "sha256", OSHashValue: sum}, fakeironic.DeployOptions{PowerOff: true}); err != nil {
+				t.Fatalf("deploy onto RAID-%s: %v", level, err)
+			}
+			if err := vm.Wait(time.Minute); err != nil {
+				t.Fatalf("VM did not power off: %v", err)
+			}
+			var members []MDMember
+			for _, d := range disks {
+				members = append(members, MDMembers(t, d.Path)...)
+			}
+			wantLevel := map[string]int32{"0": 0, "1+0": 10, "5": 5, "6": 6}[level]
+			if len(members) != 4 {
+				t.Fatalf("%d md members, want 4: %+v", len(members), members)
+			}
+			for _, m := range members {
+				if m.Level != wantLevel || m.Name != "any:root" {
+					t.Fatalf("member %+v, want level %d named any:root", m, wantLevel)
+				}
+			}
+			if !bytes.Equal(ReadArray(t, members, len(img)), img) {
+				t.Errorf("RAID-%s array data read from the members is not the image", level)
+			}
+		})
 	}
 }

@@ -49,6 +49,7 @@ func (r Ramdisk) Sync(context.Context) error {
 
 // PowerOff syncs and powers the machine off.
 func (r Ramdisk) PowerOff(ctx context.Context) error {
+	r.freezeResync()
 	_ = r.Sync(ctx)
 	r.Log.Info("powering off")
 	return unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
@@ -56,9 +57,22 @@ func (r Ramdisk) PowerOff(ctx context.Context) error {
 
 // Reboot syncs and restarts the machine.
 func (r Ramdisk) Reboot(ctx context.Context) error {
+	r.freezeResync()
 	_ = r.Sync(ctx)
 	r.Log.Info("rebooting")
 	return unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+}
+
+// freezeResync stops md resyncs before power goes: the kernel's reboot path
+// waits for a running resync thread, which a RAID-5/6 parity resync can keep
+// busy for minutes. md resumes the resync from its superblock on next boot.
+func (r Ramdisk) freezeResync() {
+	paths, _ := filepath.Glob("/sys/block/md*/md/sync_action")
+	for _, p := range paths {
+		if err := os.WriteFile(p, []byte("frozen"), 0); err != nil {
+			r.Log.Warn("freezing md resync", "array", p, "error", err)
+		}
+	}
 }
 
 // disks lists /dev paths of the block devices in sysfs, without loop, ram and
