@@ -135,3 +135,57 @@ func consoleLine(console, prefix string) string {
 	start := strings.LastIndexByte(console[:i], '\n') + 1
 	return strings.TrimSpace(console[start : i+end])
 }
+
+// TestRealIronicUEFISoftwareRAID: a UEFI node gets a RAID-1 root over two
+// disks through raid.apply_configuration; install_bootloader copies the
+// image's ESP onto the mirrored ESP (md metadata 1.0, so each member is a
+// plain FAT partition to the firmware) and adds one NVRAM entry per
+// member. The machine then boots from the disks through such an entry.
+func TestRealIronicUEFISoftwareRAID(t *testing.T) {
+	if _, err := os.Stat(qemu.OVMFCode); err != nil {
+		t.Skipf("%v: %v", qemu.ErrNoOVMF, err)
+	}
+	w := newWorld(t, ironiclab.Options{})
+	kernel := bzImage(t, w.kernel)
+	img := uefiDiskImage(t, kernel)
+	url, sum := w.publish(t, "uefi.raw", img)
+	a, b := qemu.SparseDisk(t, 2<<30), qemu.SparseDisk(t, 2<<30)
+	nvram, err := qemu.NewUEFIVars(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := w.enroll(t, ironiclab.NodeSpec{BootMode: "uefi"}, []qemu.Disk{{Path: a, Serial: "raid-a"}, {Path: b, Serial: "raid-b"}})
+	m.vm.Kernel, m.vm.UEFI, m.vm.UEFIVars = kernel, true, nvram
+	raid := map[string]any{"logical_disks": []any{map[string]any{"raid_level": "1", "size_gb": 1, "controller": "software",
+		"is_root_volume": true, "volume_name": "root",
+		"physical_disks": []any{map[string]any{"serial": "raid-a"}, map[string]any{"serial": "raid-b"}}}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	if err := w.lab.Do(ctx, "PUT", "/v1/nodes/"+m.node.UUID+"/states/raid", raid, nil); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := m.deployImage(ctx, url, sum, "raw", map[string]any{"deploy_steps": []any{map[string]any{
+		"interface": "raid", "step": "apply_configuration", "priority": 90,
+		"args": map[string]any{"raid_config": raid, "delete_existing": true}}}}); err != nil {
+		t.Fatalf("UEFI deploy onto RAID-1: %v", err)
+	}
+	t.Logf("UEFI RAID-1 deploy: provision request → active %v", time.Since(start).Round(time.Millisecond))
+
+	vm := qemu.Start(t, qemu.Options{UEFI: true, UEFIVars: nvram, Disks: []qemu.Disk{{Path: a, Serial: "raid-a"}, {Path: b, Serial: "raid-b"}}})
+	defer vm.Kill()
+	bootCtx, bootCancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer bootCancel()
+	if err := vm.WaitConsole(bootCtx, `BdsDxe: starting Boot`); err != nil {
+		t.Fatalf("the RAID disks did not boot: %v", err)
+	}
+	line := ""
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if line = consoleLine(vm.Console(), "BdsDxe: starting Boot"); line != "" {
+			break
+		}
+	}
+	if !strings.Contains(line, `(RAID, part`) || !strings.Contains(line, `\EFI\BOOT\BOOTX64.EFI`) {
+		t.Errorf("firmware started %q, want an entry install_bootloader added for a RAID member", line)
+	}
+}
