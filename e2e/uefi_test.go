@@ -104,22 +104,29 @@ func TestRealIronicUEFI(t *testing.T) {
 
 	vm := qemu.Start(t, qemu.Options{UEFI: true, UEFIVars: nvram, Disks: []qemu.Disk{{Path: target, Serial: "target"}}})
 	defer vm.Kill()
-	bootCtx, bootCancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer bootCancel()
-	// OVMF names the NVRAM entry it starts on the serial console.
-	if err := vm.WaitConsole(bootCtx, `BdsDxe: starting Boot`); err != nil {
-		t.Fatalf("the deployed disk did not boot: %v", err)
-	}
-	// The match may come before the rest of the line: wait for its end.
-	line := ""
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if line = consoleLine(vm.Console(), "BdsDxe: starting Boot"); line != "" {
-			break
-		}
-	}
+	line := firmwareBootLine(ctx, t, vm)
 	if !strings.Contains(line, `"ironic1"`) || !strings.Contains(line, `\EFI\BOOT\BOOTX64.EFI`) {
 		t.Errorf("firmware started %q, want the entry install_bootloader added (ironic1, \\EFI\\BOOT\\BOOTX64.EFI)", line)
 	}
+}
+
+// firmwareBootLine waits for OVMF to name, on the serial console, the NVRAM
+// entry it starts, and returns that whole line.
+func firmwareBootLine(ctx context.Context, t *testing.T, vm *qemu.VM) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := vm.WaitConsole(ctx, `BdsDxe: starting Boot`); err != nil {
+		t.Fatalf("the disk did not boot: %v", err)
+	}
+	// The match may come before the rest of the line: wait for its end.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if line := consoleLine(vm.Console(), "BdsDxe: starting Boot"); line != "" {
+			return line
+		}
+	}
+	t.Fatal("the firmware's boot line never ended")
+	return ""
 }
 
 // consoleLine returns the first complete console line containing prefix.
@@ -174,17 +181,7 @@ func TestRealIronicUEFISoftwareRAID(t *testing.T) {
 
 	vm := qemu.Start(t, qemu.Options{UEFI: true, UEFIVars: nvram, Disks: []qemu.Disk{{Path: a, Serial: "raid-a"}, {Path: b, Serial: "raid-b"}}})
 	defer vm.Kill()
-	bootCtx, bootCancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer bootCancel()
-	if err := vm.WaitConsole(bootCtx, `BdsDxe: starting Boot`); err != nil {
-		t.Fatalf("the RAID disks did not boot: %v", err)
-	}
-	line := ""
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if line = consoleLine(vm.Console(), "BdsDxe: starting Boot"); line != "" {
-			break
-		}
-	}
+	line := firmwareBootLine(ctx, t, vm)
 	if !strings.Contains(line, `(RAID, part`) || !strings.Contains(line, `\EFI\BOOT\BOOTX64.EFI`) {
 		t.Errorf("firmware started %q, want an entry install_bootloader added for a RAID member", line)
 	}
