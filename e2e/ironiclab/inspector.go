@@ -3,14 +3,11 @@ package ironiclab
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"text/template"
-	"time"
 )
 
 // InspectorBinary is Debian's ironic-inspector (API and conductor in one
@@ -23,59 +20,17 @@ const InspectorBinary = "/usr/bin/ironic-inspector"
 // back through Ironic's API.
 func (l *Lab) startInspector(t testing.TB, port int) {
 	t.Helper()
-	conf := filepath.Join(l.Dir, "inspector.conf")
-	f, err := os.Create(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = inspectorTemplate.Execute(f, map[string]any{"Dir": l.Dir, "Port": port, "Ironic": l.URL})
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("/usr/bin/ironic-inspector-dbsync", "--config-file", conf, "upgrade").CombinedOutput(); err != nil {
-		t.Fatalf("ironic-inspector-dbsync: %v\n%s", err, out)
-	}
-	cmd := exec.Command(InspectorBinary, "--config-file", conf)
-	cmd.Env = append(os.Environ(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
-	cmd.Dir = l.Dir
-	logf, err := os.Create(filepath.Join(l.Dir, "logs", "inspector.stdout"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	l.InspectorURL = fmt.Sprintf("http://127.0.0.1:%d", port)
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		logf.Close()
-		if t.Failed() {
+	service{name: "inspector", conf: inspectorTemplate, data: map[string]any{"Dir": l.Dir, "Port": port, "Ironic": l.URL},
+		dbsync: []string{"/usr/bin/ironic-inspector-dbsync", "upgrade"}, binary: InspectorBinary, url: l.InspectorURL,
+		dumpLog: func() {
 			b, _ := os.ReadFile(filepath.Join(l.Dir, "logs", "inspector.log"))
 			lines := strings.Split(string(b), "\n")
 			if len(lines) > 200 {
 				lines = lines[len(lines)-200:]
 			}
 			t.Logf("inspector.log (tail):\n%s", strings.Join(lines, "\n"))
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(l.InspectorURL + "/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(filepath.Join(l.Dir, "logs", "inspector.stdout"))
-			t.Fatalf("ironic-inspector did not answer on %s: %v\n%s", l.InspectorURL, err, b)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		}}.run(t, l.Dir)
 }
 
 // Introspection is ironic-inspector's status of a node's inspection.

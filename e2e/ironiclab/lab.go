@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -79,57 +78,13 @@ func Start(t testing.TB, opts Options) *Lab {
 	if opts.Inspector {
 		inspectorPort = freePort(t)
 	}
-	conf := filepath.Join(dir, "ironic.conf")
-	f, err := os.Create(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = confTemplate.Execute(f, map[string]any{"Dir": dir, "Port": port, "Opts": opts, "InspectorPort": inspectorPort})
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("/usr/bin/ironic-dbsync", "--config-file", conf, "create_schema").CombinedOutput(); err != nil {
-		t.Fatalf("ironic-dbsync: %v\n%s", err, out)
-	}
-	cmd := exec.Command(Binary, "--config-file", conf)
-	cmd.Env = append(os.Environ(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
-	cmd.Dir = dir
-	logf, err := os.Create(filepath.Join(dir, "logs", "stdout"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	lab := &Lab{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Dir: dir, http: &http.Client{Timeout: 30 * time.Second}, t: t}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		logf.Close()
-		if t.Failed() {
-			lab.dumpLog()
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(lab.URL + "/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				if opts.Inspector {
-					lab.startInspector(t, inspectorPort)
-				}
-				return lab
-			}
-		}
-		if time.Now().After(deadline) {
-			lab.dumpLog()
-			t.Fatalf("Ironic did not answer on %s: %v", lab.URL, err)
-		}
-		time.Sleep(200 * time.Millisecond)
+	service{name: "ironic", conf: confTemplate, data: map[string]any{"Dir": dir, "Port": port, "Opts": opts, "InspectorPort": inspectorPort},
+		dbsync: []string{"/usr/bin/ironic-dbsync", "create_schema"}, binary: Binary, url: lab.URL, dumpLog: lab.dumpLog}.run(t, dir)
+	if opts.Inspector {
+		lab.startInspector(t, inspectorPort)
 	}
+	return lab
 }
 
 func (l *Lab) dumpLog() {

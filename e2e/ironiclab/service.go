@@ -1,0 +1,77 @@
+package ironiclab
+
+import (
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"text/template"
+	"time"
+)
+
+// service is one OpenStack service the lab runs from Debian's packages.
+type service struct {
+	name   string // config and stdout file names
+	conf   *template.Template
+	data   any
+	dbsync []string // database preparation argv; --config-file is added
+	binary string
+	url    string // answers GET / with 200 once up
+	// dumpLog shows the service's log when the test fails.
+	dumpLog func()
+}
+
+// run renders the service's configuration into dir, prepares its
+// database, starts it until the test ends, and waits until it answers.
+func (s service) run(t testing.TB, dir string) {
+	t.Helper()
+	conf := filepath.Join(dir, s.name+".conf")
+	f, err := os.Create(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.conf.Execute(f, s.data)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(s.dbsync[0], append([]string{"--config-file", conf}, s.dbsync[1:]...)...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", s.dbsync[0], err, out)
+	}
+	cmd := exec.Command(s.binary, "--config-file", conf)
+	cmd.Env = append(os.Environ(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
+	cmd.Dir = dir
+	logf, err := os.Create(filepath.Join(dir, "logs", s.name+".stdout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		logf.Close()
+		if t.Failed() {
+			s.dumpLog()
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(s.url + "/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			s.dumpLog()
+			out, _ := os.ReadFile(filepath.Join(dir, "logs", s.name+".stdout"))
+			t.Fatalf("%s did not answer on %s: %v\n%s", s.name, s.url, err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
