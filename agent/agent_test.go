@@ -92,11 +92,11 @@ func newNode(t *testing.T, s *fakeironic.Server) fakeironic.Node {
 	return n
 }
 
-// TestDeployStepsOverAutoTLS: lookup, an https heartbeat carrying the
-// certificate, and the conductor driving the API with that certificate as
-// its only trust anchor, as Ironic ≥ 1.68 does.
-func TestDeployStepsOverAutoTLS(t *testing.T) {
-	s := fakeironic.NewTest(t, fakeironic.Options{})
+// agentUp starts a fake Ironic with one node waiting for its agent, starts
+// the agent, and returns once Ironic accepted its first heartbeat.
+func agentUp(t *testing.T, opts fakeironic.Options) (*fakeironic.Server, fakeironic.Node, *running, fakeironic.Heartbeat) {
+	t.Helper()
+	s := fakeironic.NewTest(t, opts)
 	n := newNode(t, s)
 	r := start(t, s.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -105,6 +105,16 @@ func TestDeployStepsOverAutoTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, n, r, hb
+}
+
+// TestDeployStepsOverAutoTLS: lookup, an https heartbeat carrying the
+// certificate, and the conductor driving the API with that certificate as
+// its only trust anchor, as Ironic ≥ 1.68 does.
+func TestDeployStepsOverAutoTLS(t *testing.T) {
+	s, n, r, hb := agentUp(t, fakeironic.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	if want := fmt.Sprintf("https://127.0.0.1:%d", r.port); hb.Body.CallbackURL != want {
 		t.Errorf("callback_url = %q, want %q", hb.Body.CallbackURL, want)
 	}
@@ -191,15 +201,7 @@ func TestPythonVerifiesAutoCert(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/python3"); err != nil {
 		t.Skip("no /usr/bin/python3")
 	}
-	s := fakeironic.NewTest(t, fakeironic.Options{})
-	n := newNode(t, s)
-	r := start(t, s.URL())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	hb, err := s.WaitAgent(ctx, n.UUID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, _, hb := agentUp(t, fakeironic.Options{})
 	script := `
 import json, ssl, sys, urllib.request
 ctx = ssl.create_default_context(cadata=sys.stdin.read())
@@ -213,21 +215,12 @@ with urllib.request.urlopen(sys.argv[1] + "/v1/status", context=ctx, timeout=10)
 	if err != nil || strings.TrimSpace(string(out)) != Version {
 		t.Fatalf("python: %v: %s", err, out)
 	}
-	_ = r
 }
 
 // TestPlainHTTPBelow168: an Ironic that cannot take agent_verify_ca gets an
 // http callback and no certificate, but still a token.
 func TestPlainHTTPBelow168(t *testing.T) {
-	s := fakeironic.NewTest(t, fakeironic.Options{MaxVersion: "1.62"})
-	n := newNode(t, s)
-	r := start(t, s.URL())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	hb, err := s.WaitAgent(ctx, n.UUID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, r, hb := agentUp(t, fakeironic.Options{MaxVersion: "1.62"})
 	if want := fmt.Sprintf("http://127.0.0.1:%d", r.port); hb.Body.CallbackURL != want || hb.Body.AgentVerifyCA != "" || hb.Body.AgentToken == "" {
 		t.Errorf("heartbeat body = %+v", hb.Body)
 	}
