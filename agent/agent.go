@@ -31,7 +31,9 @@ import (
 	"github.com/goipa/goipa/agent/steps"
 	"github.com/goipa/goipa/agent/tlsconf"
 	"github.com/goipa/goipa/hardware"
+	"github.com/goipa/goipa/hardware/burnin"
 	"github.com/goipa/goipa/hardware/erase"
+	"github.com/goipa/goipa/hardware/inject"
 	"github.com/goipa/goipa/image"
 	"github.com/goipa/goipa/image/download"
 	"github.com/goipa/goipa/internal/runner"
@@ -111,6 +113,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	raid.Register(generic, a.raidManager)
 	erase.Register(generic, a.eraseDevices, erase.Options{Runner: runner.Exec{}, Logger: log, SysfsRoot: a.SysfsRoot,
 		AllowSpecialFilesystems: !a.Config.GuardSpecialFilesystems})
+	burnin.Register(generic, burnin.Config{Devices: a.eraseDevices, Log: log,
+		Check: erase.Options{Logger: log, SysfsRoot: a.SysfsRoot, AllowSpecialFilesystems: !a.Config.GuardSpecialFilesystems}})
+	// inject_files downloads with the agent's TLS and retry settings, not
+	// the image server's credentials.
+	inject.Register(generic, a.Config.InjectFilesPriority, inject.Options{RootDevice: a.rootDevice, SysfsRoot: a.SysfsRoot, Log: log,
+		Download: download.Options{TLS: deployer.Download.TLS, ConnectTimeout: deployer.Download.ConnectTimeout,
+			Retries: deployer.Download.Retries, RetryInterval: deployer.Download.RetryInterval}})
 	steps.Register(cmds, hardware.Select(generic), func(n map[string]any) { node.Store(&n) })
 	standby.Register(cmds, a.Machine)
 	logs.Register(cmds, &logs.Collector{Ring: a.Ring, Ready: a.DisksReady})

@@ -147,6 +147,9 @@ func TestDeployStepsOverAutoTLS(t *testing.T) {
 			t.Errorf("deploy step %s.%s = %+v, %v", want.Interface, want.Step, got, ok)
 		}
 	}
+	if s, ok := steps.Find("deploy", "inject_files"); !ok || s.Priority != 0 || s.ArgsInfo["files"] == nil || s.ArgsInfo["verify_ca"] == nil {
+		t.Errorf("deploy step inject_files = %+v, %v", s, ok)
+	}
 	if s, _ := steps.Find("raid", "apply_configuration"); s.ArgsInfo["raid_config"] == nil {
 		t.Errorf("apply_configuration argsinfo = %v", s.ArgsInfo)
 	}
@@ -154,7 +157,8 @@ func TestDeployStepsOverAutoTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, prio := range map[string]int{"erase_devices": 10, "erase_devices_metadata": 99, "erase_devices_express": 0, "erase_pstore": 0} {
+	for name, prio := range map[string]int{"erase_devices": 10, "erase_devices_metadata": 99, "erase_devices_express": 0, "erase_pstore": 0,
+		"burnin_cpu": 0, "burnin_disk": 0, "burnin_memory": 0, "burnin_network": 0} {
 		if got, ok := clean.Find("deploy", name); !ok || got.Priority != prio || !got.Abortable {
 			t.Errorf("clean step %s = %+v, %v; want priority %d, abortable", name, got, ok, prio)
 		}
@@ -171,10 +175,21 @@ func TestDeployStepsOverAutoTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range [][2]string{{"raid", "apply_configuration"}, {"raid", "delete_configuration"}, {"deploy", "write_image"}} {
+	for _, want := range [][2]string{{"raid", "apply_configuration"}, {"raid", "delete_configuration"}, {"deploy", "write_image"},
+		{"deploy", "inject_files"}, {"deploy", "burnin_cpu"}, {"deploy", "burnin_memory"}, {"deploy", "burnin_network"}} {
 		if _, ok := service.Find(want[0], want[1]); !ok {
 			t.Errorf("service step %s.%s missing", want[0], want[1])
 		}
+	}
+	// burnin_disk would destroy the instance's data; IPA's GPU burn-in
+	// needs a GPU stack the ramdisk lacks.
+	for _, name := range []string{"burnin_disk", "burnin_gpu"} {
+		if _, ok := service.Find("deploy", name); ok {
+			t.Errorf("service step %s offered", name)
+		}
+	}
+	if _, ok := clean.Find("deploy", "burnin_gpu"); ok {
+		t.Error("clean step burnin_gpu offered without a GPU stack")
 	}
 
 	// A step that fails ends at once; the forced heartbeat tells the
