@@ -102,7 +102,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	image.Register(cmds, generic, deployer, &image.Bootloader{Run: runner.Exec{}, EFIRoot: "/sys/firmware/efi", RAIDESP: a.raidESP,
+	image.Register(cmds, generic, deployer, &image.Bootloader{EFIRoot: "/sys/firmware/efi", RAIDESP: a.raidESP,
 		IgnoreFailure: a.Config.IgnoreBootloaderFailure},
 		func() map[string]any {
 			if n := node.Load(); n != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -18,14 +19,15 @@ import (
 
 	"github.com/goipa/goipa/agent/command"
 	"github.com/goipa/goipa/image/disk"
-	"github.com/goipa/goipa/internal/runner"
+	"github.com/goipa/goipa/image/uefi"
 )
 
 // Bootloader installs UEFI boot entries for a deployed whole-disk image, as
-// IPA's image.install_bootloader does with efibootmgr.
+// IPA's image.install_bootloader does with efibootmgr; goipa writes the
+// variables itself, through efivarfs under EFIRoot.
 type Bootloader struct {
-	Run runner.Runner
 	// EFIRoot is /sys/firmware/efi: the node booted UEFI when it exists.
+	// Its efivars directory holds the boot entries.
 	EFIRoot string
 	Disk    disk.Options
 	// Mount makes the ESP's files readable; nil mounts it read-only (vfat).
@@ -127,22 +129,36 @@ func (b *Bootloader) Install(ctx context.Context, device string, p BootloaderPar
 		targets = members
 		suffix = func(i int) string { return fmt.Sprintf(" (RAID, part%d)", i) }
 	}
-	entries, err := b.Run.Run(ctx, runner.Command("efibootmgr", "-v"))
+	vars := b.vars()
+	entries, err := vars.BootEntries()
 	if err != nil {
-		return "", bootloaderErr(err)
+		return "", bootloaderErr(fmt.Errorf("reading the UEFI boot entries: %w", err))
 	}
 	for _, l := range loaders {
 		for i, t := range targets {
 			label := l.Label + suffix(i)
-			for _, num := range entriesLabelled(string(entries), label) {
-				if _, err := b.Run.Run(ctx, runner.Command("efibootmgr", "-b", num, "-B")); err != nil {
+			// A redeploy replaces its entries rather than adding more.
+			for _, e := range entries {
+				if e.Description != label {
+					continue
+				}
+				if err := vars.DeleteBootEntry(e.Num); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					return "", bootloaderErr(err)
 				}
+				slog.Info("removed a UEFI boot entry", "entry", uefi.BootName(e.Num), "label", label, "path", e.PathString())
 			}
-			if _, err := b.Run.Run(ctx, runner.Command("efibootmgr", "-v", "-c", "-d", t.Disk, "-p", fmt.Sprint(t.Number),
-				"-w", "-L", label, "-l", l.Path)); err != nil {
+			hd, err := uefi.HardDrive(t.Disk, t.Number)
+			if err != nil {
 				return "", bootloaderErr(err)
 			}
+			opt := &uefi.LoadOption{Attributes: uefi.LoadOptionActive, Description: label,
+				FilePaths: []uefi.DevicePath{{hd, uefi.FilePath(l.Path)}}}
+			num, err := vars.AddBootEntry(opt)
+			if err != nil {
+				return "", bootloaderErr(err)
+			}
+			slog.Info("added a UEFI boot entry, first in BootOrder", "entry", uefi.BootName(num), "label", label,
+				"path", opt.PathString())
 		}
 	}
 	return fmt.Sprintf("UEFI boot entries %v installed for %v", loaders, targets), nil
@@ -192,20 +208,6 @@ func noGrub(mode string) error {
 
 func bootloaderErr(err error) error {
 	return command.Typed("CommandExecutionError", "Installing the bootloader failed", err)
-}
-
-var bootEntryRE = regexp.MustCompile(`(?m)^Boot([0-9A-Fa-f]{4})\*? (.+?)(\t|\s+HD\(|\s+PciRoot|$)`)
-
-// entriesLabelled returns the numbers of the NVRAM entries with that label,
-// which are replaced rather than duplicated on a redeploy.
-func entriesLabelled(efibootmgrV, label string) []string {
-	var nums []string
-	for _, m := range bootEntryRE.FindAllStringSubmatch(efibootmgrV, -1) {
-		if strings.TrimSpace(m[2]) == label {
-			nums = append(nums, m[1])
-		}
-	}
-	return nums
 }
 
 // Fallback loaders, in IPA's order of preference.
@@ -327,22 +329,22 @@ func (b *Bootloader) CleanNVRAM(ctx context.Context, patterns []string) ([]strin
 		}
 		res = append(res, re)
 	}
-	out, err := b.Run.Run(ctx, runner.Command("efibootmgr", "-v"))
+	vars := b.vars()
+	entries, err := vars.BootEntries()
 	if err != nil {
-		return nil, bootloaderErr(err)
+		return nil, bootloaderErr(fmt.Errorf("reading the UEFI boot entries: %w", err))
 	}
 	var removed []string
-	for _, line := range strings.Split(string(out), "\n") {
-		m := bootLineRE.FindStringSubmatch(line)
-		if m == nil {
-			continue
-		}
+	for _, e := range entries {
+		path := e.PathString()
 		for _, re := range res {
-			if re.MatchString(m[2]) {
-				if _, err := b.Run.Run(ctx, runner.Command("efibootmgr", "-b", m[1], "-B")); err != nil {
+			if re.MatchString(path) {
+				if err := vars.DeleteBootEntry(e.Num); err != nil {
 					return removed, bootloaderErr(err)
 				}
-				removed = append(removed, "Boot"+m[1])
+				slog.Info("removed a UEFI boot entry", "entry", uefi.BootName(e.Num), "label", e.Description,
+					"path", path, "pattern", re.String())
+				removed = append(removed, uefi.BootName(e.Num))
 				break
 			}
 		}
@@ -350,6 +352,5 @@ func (b *Bootloader) CleanNVRAM(ctx context.Context, patterns []string) ([]strin
 	return removed, nil
 }
 
-// bootLineRE splits an `efibootmgr -v` entry into its number and the rest
-// after the label (the device path and loader).
-var bootLineRE = regexp.MustCompile(`^Boot([0-9A-Fa-f]{4})\*?\s+[^\t]*\t(.*)$`)
+// vars are the firmware's variables, under EFIRoot.
+func (b *Bootloader) vars() *uefi.Vars { return &uefi.Vars{Dir: filepath.Join(b.EFIRoot, "efivars")} }

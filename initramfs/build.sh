@@ -172,14 +172,11 @@ cmd_ramdisk() {
 	mkdir -p "$(dirname "$cpio")" "$(dirname "$outfile")"
 	# The agent shares one busybox binary (and Go runtime) with init: about
 	# 1.2 MB less compressed than two binaries.
-	# -files follows each ELF's ldd closure on the build host (efibootmgr,
-	# installed by make deps-qemu: glibc, libefivar, libefiboot).
 	# nethttpomithttp2: net/http without its HTTP/2 (IPA speaks HTTP/1.1
 	# both ways); 145 kB less compressed.
 	GOAMD64=v1 CGO_ENABLED=0 go tool u-root -o "$cpio" -go-build-tags=nethttpomithttp2 \
 		-initcmd=init -defaultsh="$shell" -uinitcmd="$(basename "$(go list "$pkg")")" \
 		-files "$mdadm:sbin/mdadm" \
-		-files "/bin/efibootmgr:sbin/efibootmgr" \
 		-files "$stage/lib/modules:lib/modules" \
 		-files "$HERE/modules.txt:etc/goipa/modules" \
 		-files "/etc/ssl/certs/ca-certificates.crt:etc/ssl/certs/ca-certificates.crt" \

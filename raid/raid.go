@@ -284,7 +284,8 @@ func (m *Manager) RootVolume(ctx context.Context, c *Config) (string, error) {
 	return m.MD.Path(name), nil
 }
 
-// PartitionRef is one partition, as efibootmgr -d <Disk> -p <Number> wants it.
+// PartitionRef is one partition by disk and number, as a UEFI boot entry
+// names it (HD(Number,…) on Disk).
 type PartitionRef struct {
 	Disk   string
 	Number int

@@ -1,5 +1,5 @@
 // Package runner is the one way goipa executes external tools (mdadm,
-// efibootmgr, …). Everything goes through the Runner interface so tests can
+// nvme, hdparm, …). Everything goes through the Runner interface so tests can
 // replace it with a fake that records argv and returns canned output.
 // Arguments are always an argv slice, never a shell string.
 package runner
