@@ -6,11 +6,12 @@ import (
 )
 
 // Detect reports whether this process is goipa inside its own ramdisk: the
-// root file system is the initramfs (rootfs, or tmpfs/ramfs) and the parent
-// is PID 1, u-root's init. Anything else — a container, a test run, goipa
-// started by hand on an installed system — must leave the machine alone.
+// root file system is the initramfs (rootfs, or tmpfs/ramfs) and goipa is
+// PID 1 or its child (u-root's init, in the debug image). Anything else — a
+// container, a test run, goipa started by hand on an installed system — must
+// leave the machine alone.
 func Detect() bool {
-	if os.Getppid() != 1 {
+	if !IsInit() && os.Getppid() != 1 {
 		return false
 	}
 	f, err := os.Open("/proc/self/mounts")

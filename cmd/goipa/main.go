@@ -1,5 +1,6 @@
 // Command goipa is the deploy agent: IPA's wire contract in one static binary,
-// run as the uinit of goipa's u-root ramdisk or by hand on a dev host.
+// run as the /init of goipa's u-root ramdisk (the uinit in the debug image)
+// or by hand on a dev host.
 package main
 
 import (
@@ -26,7 +27,22 @@ import (
 const lookupPause = 10 * time.Second
 
 func main() {
+	if ramdisk.IsInit() {
+		// As the ramdisk's /init, goipa mounts what u-root's init would
+		// have, before reading the kernel command line from /proc.
+		if err := ramdisk.InitRoot(); err != nil {
+			fmt.Fprintln(os.Stderr, "goipa: init:", err)
+		}
+	}
 	err := run(os.Args[1:])
+	if ramdisk.IsInit() {
+		// PID 1 must not exit: the kernel would panic and the node reboot
+		// into the same error. Keep the console message up instead.
+		fmt.Fprintln(os.Stderr, "goipa: stopped for good:", err)
+		for {
+			time.Sleep(time.Hour)
+		}
+	}
 	if errors.Is(err, flag.ErrHelp) {
 		return
 	}
