@@ -132,7 +132,7 @@ func (c *Conductor) stepParams() (map[string]any, error) {
 		"uuid": n.UUID, "name": nilIfEmpty(n.Name), "driver": "fake-hardware",
 		"provision_state": n.ProvisionState, "power_state": "power on",
 		"properties": deepCopy(n.Properties), "instance_info": deepCopy(n.InstanceInfo),
-		"driver_info": map[string]any{}, "driver_internal_info": dii,
+		"driver_info": deepCopy(n.DriverInfo), "driver_internal_info": dii,
 		"target_raid_config": deepCopy(n.TargetRAIDConfig),
 		"deploy_interface":   "direct", "boot_interface": "fake", "management_interface": "noop",
 		"last_error": nilIfEmpty(n.LastError), "maintenance": false,

@@ -58,6 +58,7 @@ type Node struct {
 	ProvisionState     string   // "available" if empty
 	Properties         map[string]any
 	InstanceInfo       map[string]any
+	DriverInfo         map[string]any // step knobs, e.g. burnin's agent_burnin_*
 	DriverInternalInfo map[string]any
 	// TargetRAIDConfig is what raid.create_configuration builds.
 	TargetRAIDConfig map[string]any
@@ -109,7 +110,7 @@ func (s *Server) AddNode(n Node) (Node, error) {
 	if n.ProvisionState == "" {
 		n.ProvisionState = StateAvailable
 	}
-	for _, m := range []*map[string]any{&n.Properties, &n.InstanceInfo, &n.DriverInternalInfo} {
+	for _, m := range []*map[string]any{&n.Properties, &n.InstanceInfo, &n.DriverInfo, &n.DriverInternalInfo} {
 		if *m == nil {
 			*m = map[string]any{}
 		}
@@ -229,6 +230,7 @@ func copyNode(n Node) Node {
 	n.MACs = append([]string(nil), n.MACs...)
 	n.Properties = deepCopy(n.Properties)
 	n.InstanceInfo = deepCopy(n.InstanceInfo)
+	n.DriverInfo = deepCopy(n.DriverInfo)
 	n.DriverInternalInfo = deepCopy(n.DriverInternalInfo)
 	n.TargetRAIDConfig = deepCopy(n.TargetRAIDConfig)
 	return n
