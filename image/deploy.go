@@ -229,9 +229,8 @@ func (d *Deployer) writeOnce(ctx context.Context, dk *disk.Disk, info *Info, v *
 		return nil, err
 	}
 	defer s.Close()
-	h := newHashPipe(v.Hash())
-	defer h.Close()
-	br := bufio.NewReaderSize(io.TeeReader(s, h), 1<<20)
+	s.Hash(v.Hash())
+	br := bufio.NewReaderSize(s, 1<<20)
 	outer := sniff(br)
 	if outer == QCOW2 && info.DiskFormat == "" {
 		// Only disk_format tells the agent to use random access; an image
@@ -273,7 +272,11 @@ func (d *Deployer) writeOnce(ctx context.Context, dk *disk.Disk, info *Info, v *
 	if _, err := io.Copy(io.Discard, br); err != nil {
 		return nil, err
 	}
-	if err := v.Verify(h.Sum()); err != nil {
+	sum, err := s.Sum()
+	if err != nil {
+		return nil, err
+	}
+	if err := v.Verify(sum); err != nil {
 		return nil, err
 	}
 	return &Result{Stats: stats, Format: inner}, nil
@@ -295,7 +298,7 @@ func sniff(br *bufio.Reader) Format {
 // copyImage copies the (decompressed) image into the writer. Only io.EOF
 // ends it cleanly: a decompressor's bare io.ErrUnexpectedEOF (a truncated
 // gzip, say) fails the write like a truncated download does.
-func copyImage(w io.Writer, src io.Reader) (int64, error) {
+func copyImage(w *disk.Writer, src io.Reader) (int64, error) {
 	tw := &tagWriter{w: w}
 	n, err := io.CopyBuffer(tw, src, make([]byte, 4<<20))
 	if tw.err != nil {
@@ -304,10 +307,19 @@ func copyImage(w io.Writer, src io.Reader) (int64, error) {
 	return n, err
 }
 
-// tagWriter remembers a write error, to tell it from a read error.
+// tagWriter remembers a write error, to tell it from a read error. It
+// passes the download's buffers to the disk writer without a copy.
 type tagWriter struct {
-	w   io.Writer
+	w   *disk.Writer
 	err error
+}
+
+func (t *tagWriter) WriteBlock(p []byte, done func()) error {
+	err := t.w.WriteBlock(p, done)
+	if err != nil {
+		t.err = err
+	}
+	return err
 }
 
 func (t *tagWriter) Write(p []byte) (int, error) {

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -15,8 +16,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,25 +37,59 @@ import (
 type server struct {
 	data atomic.Pointer[[]byte]
 	// dropAt, if > 0, closes the first GET's connection after that many bytes.
-	dropAt   atomic.Int64
-	noRange  atomic.Bool
+	dropAt  atomic.Int64
+	noRange atomic.Bool
+	// ignoreRange answers Range requests with the whole image, still
+	// announcing Accept-Ranges: bytes.
+	ignoreRange atomic.Bool
+	// dropRange, if > 0, closes the first Range answer's connection after
+	// that many bytes.
+	dropRange atomic.Int64
+	// replace, if set, becomes the image (with its ETag) once the first GET
+	// has started, which still sends the old one.
+	replace  atomic.Pointer[replacement]
+	etag     atomic.Pointer[string]
 	gets     atomic.Int64
 	ranges   atomic.Int64
+	mu       sync.Mutex
+	starts   []string // Range headers, in arrival order
 	url      string
 	checksum string
+}
+
+type replacement struct {
+	data []byte
+	etag string
 }
 
 func serve(t *testing.T, data []byte) *server {
 	t.Helper()
 	s := &server{}
 	s.data.Store(&data)
+	v1 := `"v1"`
+	s.etag.Store(&v1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d := *s.data.Load()
+		d, etag := *s.data.Load(), *s.etag.Load()
+		if rp := s.replace.Swap(nil); rp != nil {
+			s.data.Store(&rp.data)
+			s.etag.Store(&rp.etag)
+		}
 		if r.Method == http.MethodGet {
 			s.gets.Add(1)
-			if r.Header.Get("Range") != "" {
+			if rng := r.Header.Get("Range"); rng != "" {
 				s.ranges.Add(1)
+				s.mu.Lock()
+				s.starts = append(s.starts, rng)
+				s.mu.Unlock()
 			}
+		}
+		if n := s.dropRange.Load(); n > 0 && r.Header.Get("Range") != "" && s.dropRange.CompareAndSwap(n, 0) {
+			w.Header().Set("ETag", etag)
+			dropAfter(w, r, d, n)
+			return
+		}
+		if s.ignoreRange.Load() {
+			r.Header.Del("Range")
 		}
 		if s.noRange.Load() {
 			r.Header.Del("Range")
@@ -70,13 +107,30 @@ func serve(t *testing.T, data []byte) *server {
 			}
 			return
 		}
-		w.Header().Set("ETag", `"v1"`)
+		w.Header().Set("ETag", etag)
 		http.ServeContent(w, r, "img", time.Unix(1700000000, 0), bytes.NewReader(d))
 	}))
 	t.Cleanup(srv.Close)
 	sum := sha256.Sum256(data)
 	s.url, s.checksum = srv.URL+"/images/disk.img", hex.EncodeToString(sum[:])
 	return s
+}
+
+// dropAfter answers r like ServeContent but closes the connection after n
+// bytes of the body.
+func dropAfter(w http.ResponseWriter, r *http.Request, d []byte, n int64) {
+	rec := httptest.NewRecorder()
+	rec.Header().Set("ETag", w.Header().Get("ETag"))
+	http.ServeContent(rec, r, "img", time.Unix(1700000000, 0), bytes.NewReader(d))
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	w.Write(rec.Body.Bytes()[:min(n, int64(rec.Body.Len()))])
+	if hj, ok := w.(http.Hijacker); ok {
+		c, _, _ := hj.Hijack()
+		c.Close()
+	}
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -178,18 +232,84 @@ func TestWriteRawAndCompressed(t *testing.T) {
 }
 
 func TestResumeAfterDrop(t *testing.T) {
-	img := pattern(8 << 20)
-	s := serve(t, img)
-	s.dropAt.Store(3<<20 + 7)
-	dev := target(t, 16<<20)
-	if _, err := newDeployer().Write(context.Background(), info(s, "raw"), dev, ""); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name    string
+		streams int
+		ranges  []string // sorted
+	}{
+		{"one stream", 1, []string{"bytes=3145735-"}},
+		// The first answer serves segment 0 and is resumed to its end.
+		{"parallel", 0, []string{"bytes=3145735-4194303", "bytes=4194304-8388607"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			img := pattern(8 << 20)
+			s := serve(t, img)
+			s.dropAt.Store(3<<20 + 7)
+			dev := target(t, 16<<20)
+			d := newDeployer()
+			d.Download.Streams = tc.streams
+			if _, err := d.Write(context.Background(), info(s, "raw"), dev, ""); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(readBack(t, dev, len(img)), img) {
+				t.Fatal("disk content differs after a resumed download")
+			}
+			slices.Sort(s.starts)
+			if s.gets.Load() != int64(len(tc.ranges))+1 || !slices.Equal(s.starts, tc.ranges) {
+				t.Errorf("GETs %d with Range %q, want one whole and %q", s.gets.Load(), s.starts, tc.ranges)
+			}
+		})
 	}
-	if !bytes.Equal(readBack(t, dev, len(img)), img) {
-		t.Fatal("disk content differs after a resumed download")
+}
+
+// TestParallelDownloadFaults: the faults of a download over several
+// connections end in the verified image or in an error, never in a
+// SUCCEEDED deploy of other bytes.
+func TestParallelDownloadFaults(t *testing.T) {
+	img := pattern(17 << 20)
+	other := pattern(17 << 20)
+	for i := range other {
+		other[i] ^= 0x5a
 	}
-	if s.ranges.Load() != 1 || s.gets.Load() != 2 {
-		t.Errorf("GETs %d (with Range %d), want a single resume", s.gets.Load(), s.ranges.Load())
+	for _, tc := range []struct {
+		name    string
+		setup   func(*server)
+		errType string
+	}{
+		{name: "server ignores Range", setup: func(s *server) { s.ignoreRange.Store(true) }},
+		{name: "parallel stream dropped", setup: func(s *server) { s.dropRange.Store(1<<20 + 3) }},
+		// The Range requests fail If-Range; the first answer, one
+		// consistent response of the old image, is read on.
+		{name: "ETag changed between streams", setup: func(s *server) { s.replace.Store(&replacement{other, `"v2"`}) }},
+		// A server that keeps the ETag of changed bytes: they are spliced
+		// in, and the checksum refuses them, twice.
+		{name: "bytes changed under the same ETag", setup: func(s *server) { s.replace.Store(&replacement{other, `"v1"`}) },
+			errType: "ImageChecksumError"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := serve(t, img)
+			tc.setup(s)
+			dev := target(t, 32<<20)
+			_, err := newDeployer().Write(context.Background(), info(s, "raw"), dev, "")
+			if tc.errType != "" {
+				if errType(err) != tc.errType {
+					t.Fatalf("err = %v (%s), want %s", err, errType(err), tc.errType)
+				}
+				if got := readBack(t, dev, 1<<20); !bytes.Equal(got, make([]byte, 1<<20)) {
+					t.Error("an unverified image's first MiB is still on disk")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(readBack(t, dev, len(img)), img) {
+				t.Fatal("disk content differs from the image")
+			}
+			if s.ranges.Load() == 0 {
+				t.Error("no Range request: the download did not try parallel streams")
+			}
+		})
 	}
 }
 
@@ -322,8 +442,17 @@ func TestWriteQCOW2(t *testing.T) {
 			if got := readBack(t, dev, len(wantB)); !bytes.Equal(got, wantB) {
 				t.Fatal("disk differs from qemu-img's conversion")
 			}
-			if res.Format != QCOW2 || s.gets.Load() != 1 {
-				t.Errorf("format %s, %d GETs: want one sequential download", res.Format, s.gets.Load())
+			// One pass over the file: the first GET and a Range request
+			// for each further segment, nothing fetched twice.
+			segs := (int64(len(body)) + qcow2Segment - 1) / qcow2Segment
+			var ranges []string
+			for k := int64(1); k < segs; k++ {
+				ranges = append(ranges, fmt.Sprintf("bytes=%d-%d", k*qcow2Segment, min((k+1)*qcow2Segment, int64(len(body)))-1))
+			}
+			slices.Sort(s.starts)
+			slices.Sort(ranges)
+			if res.Format != QCOW2 || s.gets.Load() != segs || !slices.Equal(s.starts, ranges) {
+				t.Errorf("format %s, %d GETs with Range %q: want one pass, %q", res.Format, s.gets.Load(), s.starts, ranges)
 			}
 		})
 	}

@@ -10,16 +10,22 @@ import (
 	"github.com/goipa/goipa/image/qcow2"
 )
 
-// Memory for a qcow2 deploy: the stream window plus the converter's budget
-// stay well under the 64 MiB the agent allows itself.
+// Memory for a qcow2 deploy: the download's segments, the stream window
+// and the converter's budget stay under the 64 MiB the agent allows itself
+// together with the disk writer's blocks.
 const (
-	qcow2Window = 16 << 20
-	qcow2Memory = 24 << 20
+	qcow2Block   = 2 << 20
+	qcow2Segment = 2 << 20
+	qcow2Window  = 16 << 20
+	qcow2Memory  = 24 << 20
 )
 
 // writeQCOW2 converts a qcow2 image to the disk straight from the download:
 // one sequential pass, hashed as it goes, with bounded memory.
 func (d *Deployer) writeQCOW2(ctx context.Context, dk *disk.Disk, info *Info, v *download.Verifier, opts download.Options) (*Result, error) {
+	if opts.SegmentSize == 0 {
+		opts.SegmentSize = qcow2Segment
+	}
 	s, err := download.Open(ctx, opts)
 	if err != nil {
 		return nil, err
@@ -28,9 +34,8 @@ func (d *Deployer) writeQCOW2(ctx context.Context, dk *disk.Disk, info *Info, v 
 	if s.Size() <= 0 {
 		return nil, fmt.Errorf("%w: the server did not send the qcow2 image's size", ErrFormat)
 	}
-	h := newHashPipe(v.Hash())
-	defer h.Close()
-	src := newStreamSource(ctx, s, h, qcow2Window, opts)
+	s.Hash(v.Hash())
+	src := newStreamSource(ctx, s, qcow2Window, opts)
 	img, err := qcow2.Open(src, s.Size())
 	if err != nil {
 		if errors.Is(err, qcow2.ErrNotQcow2) {
@@ -41,7 +46,7 @@ func (d *Deployer) writeQCOW2(ctx context.Context, dk *disk.Disk, info *Info, v 
 	if err := d.checkFormat(QCOW2, "", info); err != nil {
 		return nil, err
 	}
-	w, err := dk.Writer(ctx, disk.WriterOptions{ImageSize: img.Size()})
+	w, err := dk.Writer(ctx, disk.WriterOptions{ImageSize: img.Size(), BlockSize: qcow2Block})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errWriteSide, err)
 	}
@@ -62,7 +67,11 @@ func (d *Deployer) writeQCOW2(ctx context.Context, dk *disk.Disk, info *Info, v 
 	if err := src.finish(); err != nil {
 		return nil, err
 	}
-	if err := v.Verify(h.Sum()); err != nil {
+	sum, err := s.Sum()
+	if err != nil {
+		return nil, err
+	}
+	if err := v.Verify(sum); err != nil {
 		return nil, err
 	}
 	d.Log.Info("qcow2 converted", "virtual_size", img.Size(), "data", qs.DataBytes, "zero", qs.ZeroBytes,

@@ -9,7 +9,11 @@
 // guarded by If-Range, and it never splices bytes of a different object:
 // when the server cannot resume it fails with ErrRestart so the caller
 // starts the write over from byte 0. It never reports io.EOF before
-// Content-Length bytes were delivered.
+// Content-Length bytes were delivered. For a large image whose server
+// announces byte ranges and a validator, it fetches segments over several
+// connections with Range requests (Options.Streams) and still delivers the
+// bytes in order; it falls back to one connection whenever that fails, and
+// hashes what it delivers (Stream.Hash) in the same order either way.
 //
 // ReaderAt gives qcow2 conversion random access over Range requests, with a
 // small bounded cache that turns runs of small reads into few requests.

@@ -23,7 +23,7 @@ type fetcher struct {
 	ctx      context.Context // ends at MaxDuration or Close
 	cancel   context.CancelFunc
 	rand     func() float64 // jitter source, fixed in tests
-	requests atomic.Int64
+	requests *atomic.Int64  // shared with the fetchers derived by sub
 }
 
 func newFetcher(ctx context.Context, opts Options) (*fetcher, error) {
@@ -35,7 +35,7 @@ func newFetcher(ctx context.Context, opts Options) (*fetcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &fetcher{o: o, c: c, rand: rand.Float64}
+	f := &fetcher{o: o, c: c, rand: rand.Float64, requests: new(atomic.Int64)}
 	if o.MaxDuration > 0 {
 		f.ctx, f.cancel = context.WithTimeoutCause(ctx, o.MaxDuration,
 			fmt.Errorf("%w (%v)", ErrMaxDuration, o.MaxDuration))
@@ -44,6 +44,18 @@ func newFetcher(ctx context.Context, opts Options) (*fetcher, error) {
 	}
 	return f, nil
 }
+
+// sub returns a fetcher for url alone that shares f's client and request
+// count but has its own context, so it can be stopped on its own.
+func (f *fetcher) sub(url string) *fetcher {
+	g := *f
+	g.o.URLs = []string{url}
+	g.ctx, g.cancel = context.WithCancel(f.ctx)
+	return &g
+}
+
+// stop cancels f's requests and leaves the shared client open.
+func (f *fetcher) stop() { f.cancel() }
 
 func (f *fetcher) close() {
 	f.cancel()
@@ -257,11 +269,12 @@ func validator(h http.Header) string {
 	return h.Get("Last-Modified")
 }
 
-// sameObject reports whether a resumed response still carries the ETag
-// that v holds, for servers that ignore If-Range.
+// sameObject reports whether a resumed response still carries the ETag or
+// Last-Modified that v holds, for servers that ignore If-Range.
 func sameObject(v string, h http.Header) bool {
 	if !strings.HasPrefix(v, `"`) {
-		return true
+		lm := h.Get("Last-Modified")
+		return v == "" || lm == "" || lm == v
 	}
 	et := h.Get("ETag")
 	return et == "" || et == v

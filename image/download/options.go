@@ -15,6 +15,8 @@ const (
 	DefaultConnectTimeout = 60 * time.Second
 	DefaultRetries        = 9
 	DefaultRetryInterval  = 10 * time.Second
+	DefaultStreams        = 4
+	DefaultSegmentSize    = 4 << 20
 )
 
 // Options configure one image fetch; Ironic's image_info and the agent's
@@ -54,6 +56,15 @@ type Options struct {
 	Logger *slog.Logger
 	// Clock paces retries and progress; nil means the real clock.
 	Clock Clock
+	// Streams is how many connections a Stream uses at once for an image
+	// of at least two segments whose server announces byte ranges and a
+	// validator: the first answer serves the first segment, Range requests
+	// the others, and Read still returns the bytes in order. Zero means
+	// DefaultStreams; 1 means one connection.
+	Streams int
+	// SegmentSize is the size of the pieces a parallel Stream fetches;
+	// Streams+4 of them are buffered. Zero means DefaultSegmentSize.
+	SegmentSize int64
 }
 
 // Proxies are image_info's proxies map.
@@ -98,8 +109,8 @@ func (o Options) normalize() (Options, error) {
 			return o, err
 		}
 	}
-	if o.ConnectTimeout < 0 || o.Retries < 0 || o.RetryInterval < 0 || o.MaxDuration < 0 {
-		return o, errors.New("image download: negative timeout, retry count or interval")
+	if o.ConnectTimeout < 0 || o.Retries < 0 || o.RetryInterval < 0 || o.MaxDuration < 0 || o.Streams < 0 || o.SegmentSize < 0 {
+		return o, errors.New("image download: negative timeout, retry count, interval, stream count or segment size")
 	}
 	if o.ConnectTimeout == 0 {
 		o.ConnectTimeout = DefaultConnectTimeout
@@ -109,6 +120,12 @@ func (o Options) normalize() (Options, error) {
 	}
 	if o.Clock == nil {
 		o.Clock = realClock{}
+	}
+	if o.Streams == 0 {
+		o.Streams = DefaultStreams
+	}
+	if o.SegmentSize == 0 {
+		o.SegmentSize = DefaultSegmentSize
 	}
 	return o, nil
 }

@@ -197,31 +197,5 @@ func (r *ReaderAt) fetch(p []byte, off int64) error {
 }
 
 func (r *ReaderAt) fetchOnce(p []byte, off int64) (int, error) {
-	u := r.f.o.URLs[0]
-	resp, err := r.f.get(u, fmt.Sprintf("bytes=%d-%d", off, off+int64(len(p))-1), r.validator)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusPartialContent {
-		return 0, fmt.Errorf("%w: %s answered a Range request with the whole object (the object changed, or ranges are no longer served)",
-			ErrRestart, redactString(u))
-	}
-	first, last, total, err := contentRange(resp.Header.Get("Content-Range"))
-	switch {
-	case err != nil:
-	case first != off || total != r.size || last >= off+int64(len(p)):
-		err = fmt.Errorf("%w: %s sent bytes %d-%d/%d for %d-%d/%d", ErrRestart, redactString(u),
-			first, last, total, off, off+int64(len(p))-1, r.size)
-	case !sameObject(r.validator, resp.Header):
-		err = fmt.Errorf("%w: %s changed ETag from %s to %s", ErrRestart, redactString(u), r.validator, resp.Header.Get("ETag"))
-	}
-	if err != nil {
-		return 0, err
-	}
-	n, err := io.ReadFull(resp.Body, p[:last-first+1])
-	if err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return n, err
+	return rangeGet(r.f, r.f.o.URLs[0], r.validator, r.size, p, off)
 }

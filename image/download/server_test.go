@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,15 +46,17 @@ type imageServer struct {
 	*httptest.Server
 	data []byte
 
-	mu            sync.Mutex
-	faults        []fault // consumed one per request; serve afterwards
-	etag          string
-	noRange       bool // ignore Range, always 200
-	noAcceptRange bool // announce Accept-Ranges: none
-	chunked       bool // no Content-Length on 200
-	ignoreIfRange bool
-	auth          string // required Authorization header
-	reqs          []*http.Request
+	mu             sync.Mutex
+	faults         []fault // consumed one per request; serve afterwards
+	etag           string
+	noRange        bool // ignore Range, always 200
+	ignoreRange    bool // announce Accept-Ranges: bytes, yet answer Range with 200
+	noLastModified bool
+	noAcceptRange  bool // announce Accept-Ranges: none
+	chunked        bool // no Content-Length on 200
+	ignoreIfRange  bool
+	auth           string // required Authorization header
+	reqs           []*http.Request
 }
 
 func testData(n int) []byte {
@@ -96,6 +99,18 @@ func (s *imageServer) requests() []*http.Request {
 	return append([]*http.Request(nil), s.reqs...)
 }
 
+// ranges returns the Range headers received, sorted.
+func (s *imageServer) ranges() []string {
+	var r []string
+	for _, q := range s.requests() {
+		if h := q.Header.Get("Range"); h != "" {
+			r = append(r, h)
+		}
+	}
+	slices.Sort(r)
+	return r
+}
+
 func (s *imageServer) setETag(e string) {
 	s.mu.Lock()
 	s.etag = e
@@ -110,7 +125,8 @@ func (s *imageServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f, s.faults = s.faults[0], s.faults[1:]
 	}
 	etag, noRange, noAccept, chunked, ignoreIfRange, auth :=
-		s.etag, s.noRange, s.noAcceptRange, s.chunked, s.ignoreIfRange, s.auth
+		s.etag, s.noRange || s.ignoreRange, s.noAcceptRange, s.chunked, s.ignoreIfRange, s.auth
+	announce, noLM := s.ignoreRange, s.noLastModified
 	s.mu.Unlock()
 
 	if auth != "" && r.Header.Get("Authorization") != auth {
@@ -132,11 +148,15 @@ func (s *imageServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	body, status := s.data, http.StatusOK
 	h := w.Header()
-	h.Set("ETag", etag)
-	h.Set("Last-Modified", lastModified)
+	if etag != "" {
+		h.Set("ETag", etag)
+	}
+	if !noLM {
+		h.Set("Last-Modified", lastModified)
+	}
 	if noAccept {
 		h.Set("Accept-Ranges", "none")
-	} else if !noRange {
+	} else if !noRange || announce {
 		h.Set("Accept-Ranges", "bytes")
 	}
 	if rng := r.Header.Get("Range"); rng != "" && !noRange {

@@ -4,23 +4,33 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 )
 
 // Stream reads an image from start to end, reconnecting and resuming on
-// the way. It is not safe for concurrent Reads; Progress, BytesRead and
-// Size may be called from any goroutine.
+// the way, over several connections when the server allows (see
+// Options.Streams). It is not safe for concurrent Reads; Progress,
+// BytesRead and Size may be called from any goroutine.
 type Stream struct {
 	f         *fetcher
 	r         retrier
 	size      int64  // Content-Length of the first answer, -1 if unknown
 	validator string // ETag or Last-Modified of the first answer
 	ranges    bool   // the server did not announce Accept-Ranges: none
+	announced bool   // the server announced Accept-Ranges: bytes
 	opened    bool   // size is set
 	started   time.Time
+
+	h       hash.Hash // fed every byte delivered, see Hash
+	hp      *hashPipe // hashes what one connection delivers
+	par     *parallel // the parallel fetch, while it runs
+	parDone bool      // the parallel fetch was decided on
+	wbuf    []byte    // WriteTo's buffer for one connection
 
 	body    io.ReadCloser
 	gotData bool // body delivered bytes
@@ -79,6 +89,7 @@ func (s *Stream) try() error {
 		}
 		s.validator = validator(resp.Header)
 		s.ranges = resp.Header.Get("Accept-Ranges") != "none"
+		s.announced = strings.EqualFold(strings.TrimSpace(resp.Header.Get("Accept-Ranges")), "bytes")
 		s.setBody(resp.Body)
 		return nil
 	}
@@ -123,6 +134,26 @@ func (s *Stream) setBody(b io.ReadCloser) {
 	s.gotData = false
 }
 
+// Hash makes the Stream feed h every byte it delivers, in order, off the
+// caller's goroutine, so hashing overlaps the download and the caller's
+// work. Call it before the first Read; Sum returns the digest.
+func (s *Stream) Hash(h hash.Hash) { s.h = h }
+
+// Sum returns the digest of the image's bytes once Read has returned
+// io.EOF, and fails before: a digest of part of the image verifies nothing.
+func (s *Stream) Sum() ([]byte, error) {
+	if s.h == nil {
+		return nil, errors.New("image download: Sum without Hash")
+	}
+	if s.err != io.EOF {
+		return nil, fmt.Errorf("image download: digest of a stream not read to the end (%d bytes read): %v", s.off.Load(), s.err)
+	}
+	if s.hp != nil {
+		s.hp.Close()
+	}
+	return s.h.Sum(nil), nil
+}
+
 // Read returns the image's bytes in order. It returns io.EOF only after
 // Size bytes (or, with an unknown size, at the clean end of the body); a
 // stream that cannot be completed ends in an error wrapping
@@ -134,6 +165,122 @@ func (s *Stream) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if b := s.segment(); b != nil {
+		n := copy(p, b)
+		s.delivered(n)
+		return n, nil
+	}
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.readOne(p)
+	if n > 0 && s.h != nil {
+		if s.hp == nil {
+			s.hp = newHashPipe(s.h)
+		}
+		s.hp.Write(p[:n])
+	}
+	return n, err
+}
+
+// BlockWriter is a writer that may keep using a buffer after WriteBlock
+// returns, until it calls done: a disk writer that queues the buffer itself
+// for the device.
+type BlockWriter interface {
+	WriteBlock(p []byte, done func()) error
+}
+
+// WriteTo writes the image's bytes to w. Bytes of a parallel fetch are
+// passed from its buffers (4 KiB-aligned) without a copy; a BlockWriter
+// gets to keep them until it is done with them.
+func (s *Stream) WriteTo(w io.Writer) (int64, error) {
+	bw, _ := w.(BlockWriter)
+	var total int64
+	for {
+		if b := s.segment(); b != nil && bw != nil {
+			sg := s.par.hold()
+			par := s.par
+			err := bw.WriteBlock(b, func() { par.release(sg) })
+			s.delivered(len(b))
+			total += int64(len(b))
+			if err != nil {
+				return total, err
+			}
+			continue
+		} else if b != nil {
+			n, err := w.Write(b)
+			s.delivered(n)
+			total += int64(n)
+			if err != nil {
+				return total, err
+			}
+			continue
+		}
+		if s.wbuf == nil {
+			s.wbuf = make([]byte, 1<<20)
+		}
+		n, err := s.Read(s.wbuf)
+		if n > 0 {
+			m, werr := w.Write(s.wbuf[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// segment returns the next bytes of the parallel fetch, starting it on
+// first use, or nil when the Stream reads from one connection (or has
+// ended: s.err is then set).
+func (s *Stream) segment() []byte {
+	if !s.parDone {
+		s.parDone = true
+		o := s.f.o
+		if o.Streams > 1 && s.size >= 2*o.SegmentSize && s.announced && s.validator != "" && s.body != nil && s.off.Load() == 0 {
+			s.par = newParallel(s, s.body)
+			s.body = nil
+		}
+	}
+	if s.par == nil || s.err != nil {
+		return nil
+	}
+	b, err := s.par.peek()
+	if err == nil {
+		return b
+	}
+	p := s.par
+	s.par = nil
+	off := s.off.Load()
+	first := p.stop(err != io.EOF, off)
+	if err == io.EOF {
+		s.err = io.EOF
+		return nil
+	}
+	s.f.o.Logger.Warn("parallel image download stopped, continuing with one connection",
+		"url", redactString(s.r.url()), "offset", off, "error", err)
+	if first != nil {
+		s.setBody(first)
+	}
+	return nil
+}
+
+func (s *Stream) delivered(n int) {
+	s.par.consume(n)
+	s.off.Add(int64(n))
+	if n > 0 {
+		s.r.progress()
+	}
+}
+
+// readOne reads from one connection at a time.
+func (s *Stream) readOne(p []byte) (int, error) {
 	for {
 		if s.body == nil {
 			if err := s.connect(); err != nil {
@@ -192,6 +339,13 @@ func (s *Stream) Requests() int64 { return s.f.requests.Load() }
 
 // Close ends the stream and releases its connections.
 func (s *Stream) Close() error {
+	if s.par != nil {
+		s.par.stop(false, 0)
+		s.par = nil
+	}
+	if s.hp != nil {
+		s.hp.Close()
+	}
 	if s.body != nil {
 		s.body.Close()
 		s.body = nil

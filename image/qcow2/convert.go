@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -120,6 +121,7 @@ func (img *Image) Convert(ctx context.Context, dst io.WriterAt, opts Options) (S
 			return nil
 		})
 	}
+	bw, _ := dst.(BlockWriterAt)
 	g.Go(func() error {
 		for c := range order {
 			select {
@@ -129,6 +131,13 @@ func (img *Image) Convert(ctx context.Context, dst io.WriterAt, opts Options) (S
 			}
 			if c.err != nil {
 				return c.err
+			}
+			if bw != nil {
+				if err := writeBlocks(bw, c, free); err != nil {
+					return err
+				}
+				written += c.data()
+				continue
 			}
 			for _, r := range c.runs {
 				n, err := dst.WriteAt(c.buf[r.from:r.to], c.off+r.from)
@@ -155,6 +164,43 @@ func (img *Image) Convert(ctx context.Context, dst io.WriterAt, opts Options) (S
 		ZeroBytes:   img.info.VirtualSize - written,
 		PeakBuffer:  mem.peak.Load(),
 	}, err
+}
+
+// BlockWriterAt is a sink that may keep writing from a buffer after
+// WriteBlockAt returns, until it calls done (a disk writer queueing the
+// buffer itself for the device). Convert then writes its chunk buffers,
+// which are 4 KiB-aligned, without a copy, and reuses each once every
+// write from it is done.
+type BlockWriterAt interface {
+	WriteBlockAt(p []byte, off int64, done func()) error
+}
+
+// writeBlocks writes c's runs to bw and returns c's buffer to free once
+// they are all written.
+func writeBlocks(bw BlockWriterAt, c *chunk, free chan<- []byte) error {
+	var pending atomic.Int32
+	pending.Store(int32(len(c.runs)) + 1)
+	release := func() {
+		if pending.Add(-1) == 0 {
+			free <- c.buf // never blocks: the buffer came from free
+		}
+	}
+	defer release()
+	for _, r := range c.runs {
+		if err := bw.WriteBlockAt(c.buf[r.from:r.to], c.off+r.from, release); err != nil {
+			return fmt.Errorf("qcow2: writing %d bytes at %d: %w", r.to-r.from, c.off+r.from, err)
+		}
+	}
+	return nil
+}
+
+// data is the bytes of c's non-zero runs.
+func (c *chunk) data() int64 {
+	var n int64
+	for _, r := range c.runs {
+		n += r.to - r.from
+	}
+	return n
 }
 
 // config is Options resolved against the image geometry.
