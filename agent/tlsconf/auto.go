@@ -41,6 +41,8 @@ var (
 	ErrNoAddress = errors.New("tlsconf: no advertise IP address for the certificate")
 	// ErrUnknownCurve means AutoOptions.Curve is not p256, p384 or p521.
 	ErrUnknownCurve = errors.New("tlsconf: unknown certificate curve")
+	// ErrKeyCurve means AutoOptions.Key is not on AutoOptions.Curve.
+	ErrKeyCurve = errors.New("tlsconf: key on another curve")
 )
 
 var oidSubjectAltName = asn1.ObjectIdentifier{2, 5, 29, 17}
@@ -58,6 +60,23 @@ type AutoOptions struct {
 	ClockSkew time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Key is a key made beforehand by GenerateKey for Curve (key generation
+	// is the slow part under emulation, and needs no address); nil means
+	// Generate makes one.
+	Key *ecdsa.PrivateKey
+}
+
+// GenerateKey makes an auto-TLS key on the named curve.
+func GenerateKey(curveName string) (*ecdsa.PrivateKey, error) {
+	curve, err := parseCurve(curveName)
+	if err != nil {
+		return nil, err
+	}
+	key, err := ecdsa.GenerateKey(curve, rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("tlsconf: generating %s key: %w", curve.Params().Name, err)
+	}
+	return key, nil
 }
 
 // Generate creates a self-signed ECDSA certificate for opts.IP, as IPA's
@@ -107,9 +126,13 @@ func Generate(opts AutoOptions) (*Cert, error) {
 		now = opts.Now
 	}
 
-	key, err := ecdsa.GenerateKey(curve, rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("tlsconf: generating %s key: %w", curve.Params().Name, err)
+	key := opts.Key
+	if key == nil {
+		if key, err = GenerateKey(opts.Curve); err != nil {
+			return nil, err
+		}
+	} else if key.Curve != curve {
+		return nil, fmt.Errorf("%w: key is %s, want %s", ErrKeyCurve, key.Curve.Params().Name, curve.Params().Name)
 	}
 	ski, err := subjectKeyID(&key.PublicKey)
 	if err != nil {

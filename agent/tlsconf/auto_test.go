@@ -246,7 +246,27 @@ func TestGenerateLongHostnameTruncated(t *testing.T) {
 	}
 }
 
+// A key made ahead of the address (at agent start) is the certificate's key.
+func TestGenerateWithKeyMadeAhead(t *testing.T) {
+	key, err := GenerateKey("p384")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := generate(t, AutoOptions{IP: netip.MustParseAddr("192.0.2.10"), Hostname: "h", Key: key})
+	leaf := c.TLS.Leaf
+	if !key.PublicKey.Equal(leaf.PublicKey) {
+		t.Error("certificate does not carry the key made ahead")
+	}
+	if err := leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature); err != nil {
+		t.Errorf("self-signature with the key made ahead: %v", err)
+	}
+}
+
 func TestGenerateErrors(t *testing.T) {
+	p256, err := GenerateKey("p256")
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		opts AutoOptions
@@ -254,6 +274,7 @@ func TestGenerateErrors(t *testing.T) {
 	}{
 		{"no IP", AutoOptions{Hostname: "h"}, ErrNoAddress},
 		{"unknown curve", AutoOptions{IP: netip.MustParseAddr("192.0.2.10"), Curve: "p224"}, ErrUnknownCurve},
+		{"key on another curve", AutoOptions{IP: netip.MustParseAddr("192.0.2.10"), Curve: "p384", Key: p256}, ErrKeyCurve},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
