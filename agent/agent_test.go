@@ -181,6 +181,11 @@ func TestDeployStepsOverAutoTLS(t *testing.T) {
 			t.Errorf("service step %s.%s missing", want[0], want[1])
 		}
 	}
+	for _, name := range []string{"create_configuration", "delete_configuration"} {
+		if got, ok := service.Find("raid", name); !ok || !got.Abortable {
+			t.Errorf("service step raid.%s = %+v, %v; want abortable as in cleaning", name, got, ok)
+		}
+	}
 	// burnin_disk would destroy the instance's data; IPA's GPU burn-in
 	// needs a GPU stack the ramdisk lacks.
 	for _, name := range []string{"burnin_disk", "burnin_gpu"} {

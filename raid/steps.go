@@ -52,8 +52,8 @@ func Register(g *hardware.Generic, newManager NewManager) {
 	g.Add(hardware.Clean, hardware.Step{Interface: "raid", Step: "create_configuration", Abortable: &abortable}, createConfig)
 	g.Add(hardware.Deploy, hardware.Step{Interface: "raid", Step: "apply_configuration", Argsinfo: applyArgs}, apply)
 	g.Add(hardware.Service, hardware.Step{Interface: "raid", Step: "apply_configuration", Argsinfo: applyArgs}, apply)
-	g.Add(hardware.Service, hardware.Step{Interface: "raid", Step: "delete_configuration"}, deleteConfig)
-	g.Add(hardware.Service, hardware.Step{Interface: "raid", Step: "create_configuration"}, createConfig)
+	g.Add(hardware.Service, hardware.Step{Interface: "raid", Step: "delete_configuration", Abortable: &abortable}, deleteConfig)
+	g.Add(hardware.Service, hardware.Step{Interface: "raid", Step: "create_configuration", Abortable: &abortable}, createConfig)
 }
 
 func create(ctx context.Context, newManager NewManager, raw map[string]any, deleteExisting bool) (any, error) {
