@@ -71,13 +71,7 @@ func TestBurnin(t *testing.T) {
 		GuestFwds: l.fwds, Disks: disks})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if _, err := l.ironic.WaitAgent(ctx, l.node.UUID); err != nil {
-		t.Fatal(err)
-	}
-	c, err := l.ironic.Conductor(l.node.UUID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := l.conductor(ctx, t)
 	defer c.Close()
 	c.PollInterval = time.Second
 	steps, err := c.GetSteps(ctx, "clean")

@@ -35,6 +35,20 @@ const (
 	guestImagePort  = 8080
 )
 
+// conductor waits for the agent's first heartbeat and returns a conductor
+// driving it; the caller closes it.
+func (l *lab) conductor(ctx context.Context, t *testing.T) *fakeironic.Conductor {
+	t.Helper()
+	if _, err := l.ironic.WaitAgent(ctx, l.node.UUID); err != nil {
+		t.Fatal(err)
+	}
+	c, err := l.ironic.Conductor(l.node.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func newLab(t *testing.T, props map[string]any) *lab {
 	t.Helper()
 	l := &lab{ironic: fakeironic.NewTest(t, fakeironic.Options{}), images: t.TempDir()}
@@ -159,13 +173,7 @@ func TestCollectSystemLogs(t *testing.T) {
 	Start(t, Options{Kernel: kernel, Initrd: initrd, Append: l.append(), Advertise: true, GuestFwds: l.fwds})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := l.ironic.WaitAgent(ctx, l.node.UUID); err != nil {
-		t.Fatal(err)
-	}
-	c, err := l.ironic.Conductor(l.node.UUID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := l.conductor(ctx, t)
 	defer c.Close()
 	tgz, err := c.CollectLogs(ctx)
 	if err != nil {

@@ -145,13 +145,7 @@ func TestEraseMetadata(t *testing.T) {
 		Disks: []Disk{{Path: target, Serial: "target"}, {Path: keep, Serial: "keep"}}})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if _, err := l.ironic.WaitAgent(ctx, l.node.UUID); err != nil {
-		t.Fatal(err)
-	}
-	c, err := l.ironic.Conductor(l.node.UUID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := l.conductor(ctx, t)
 	defer c.Close()
 	runStep(ctx, t, c, "clean", fakeironic.Step{Interface: "deploy", Step: "erase_devices_metadata"})
 	vm.Kill()

@@ -31,13 +31,7 @@ func TestInjectFiles(t *testing.T) {
 		GuestFwds: l.fwds, Disks: []Disk{{Path: target, Serial: "target"}}})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if _, err := l.ironic.WaitAgent(ctx, l.node.UUID); err != nil {
-		t.Fatal(err)
-	}
-	c, err := l.ironic.Conductor(l.node.UUID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := l.conductor(ctx, t)
 	defer c.Close()
 	c.PollInterval = time.Second
 	steps, err := c.GetSteps(ctx, "deploy")

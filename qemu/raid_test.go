@@ -59,13 +59,7 @@ func TestSoftwareRAID(t *testing.T) {
 	defer cancel()
 
 	vm := Start(t, Options{Kernel: kernel, Initrd: initrd, MemMB: 384, Append: l.append(), Advertise: true, GuestFwds: l.fwds, Disks: disks})
-	if _, err := l.ironic.WaitAgent(ctx, l.node.UUID); err != nil {
-		t.Fatal(err)
-	}
-	c, err := l.ironic.Conductor(l.node.UUID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := l.conductor(ctx, t)
 	runStep(ctx, t, c, "deploy", fakeironic.Step{Interface: "raid", Step: "apply_configuration",
 		Args: map[string]any{"raid_config": target, "delete_existing": true}})
 	c.Close()
@@ -97,13 +91,7 @@ func TestSoftwareRAID(t *testing.T) {
 	l.ironic.UpdateNode(l.node.UUID, func(n *fakeironic.Node) { n.ProvisionState = "clean wait" })
 	l.ironic.WipeAgentInfo(l.node.UUID)
 	vm = Start(t, Options{Kernel: kernel, Initrd: initrd, MemMB: 384, Append: l.append(), Advertise: true, GuestFwds: l.fwds, Disks: disks})
-	if _, err := l.ironic.WaitAgent(ctx, l.node.UUID); err != nil {
-		t.Fatal(err)
-	}
-	c, err = l.ironic.Conductor(l.node.UUID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c = l.conductor(ctx, t)
 	defer c.Close()
 	runStep(ctx, t, c, "clean", fakeironic.Step{Interface: "raid", Step: "delete_configuration"})
 	vm.Kill()
@@ -140,13 +128,7 @@ func TestRAIDLevels(t *testing.T) {
 			vm := Start(t, Options{Kernel: kernel, Initrd: initrd, MemMB: 384, Append: l.append(), Advertise: true, GuestFwds: l.fwds, Disks: disks})
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
-			if _, err := l.ironic.WaitAgent(ctx, l.node.UUID); err != nil {
-				t.Fatal(err)
-			}
-			c, err := l.ironic.Conductor(l.node.UUID)
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := l.conductor(ctx, t)
 			runStep(ctx, t, c, "deploy", fakeironic.Step{Interface: "raid", Step: "apply_configuration",
 				Args: map[string]any{"raid_config": target}})
 			c.Close()
