@@ -95,7 +95,7 @@ func parseHint(key string, v any) (hint, error) {
 	hn := hint{key: key}
 	switch hintKinds[key] {
 	case kindBool:
-		b, err := strictBool(v)
+		b, err := StrictBool(v)
 		hn.boolean = b
 		return hn, err
 	case kindString:
@@ -213,8 +213,9 @@ func quote(s string) string {
 	return b.String()
 }
 
-// strictBool is oslo's bool_from_string(strict=True).
-func strictBool(v any) (bool, error) {
+// StrictBool reads a hint, step argument or driver_info value as oslo's
+// bool_from_string(strict=True): a JSON boolean, 0/1, or one of its words.
+func StrictBool(v any) (bool, error) {
 	if b, ok := v.(bool); ok {
 		return b, nil
 	}

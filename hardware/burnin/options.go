@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/goipa/goipa/hardware"
 )
 
 // driver_info keys IPA's burnin.py reads, with its defaults.
@@ -220,21 +222,16 @@ func stringOpt(m map[string]any, key string) (string, error) {
 	return "", fmt.Errorf("%w: %s = %v (%T): want a string", ErrInvalidOption, key, m[key], m[key])
 }
 
+// boolOpt reads a boolean knob; unset or empty is false.
 func boolOpt(m map[string]any, key string) (bool, error) {
-	switch v := m[key].(type) {
-	case nil:
+	if s, ok := m[key].(string); m[key] == nil || ok && strings.TrimSpace(s) == "" {
 		return false, nil
-	case bool:
-		return v, nil
-	case string:
-		switch strings.ToLower(strings.TrimSpace(v)) {
-		case "1", "t", "true", "on", "y", "yes":
-			return true, nil
-		case "0", "f", "false", "off", "n", "no", "":
-			return false, nil
-		}
 	}
-	return false, fmt.Errorf("%w: %s = %v (%T): want a boolean", ErrInvalidOption, key, m[key], m[key])
+	b, err := hardware.StrictBool(m[key])
+	if err != nil {
+		return false, fmt.Errorf("%w: %s = %v (%T): want a boolean", ErrInvalidOption, key, m[key], m[key])
+	}
+	return b, nil
 }
 
 // intOpt reads an integer given as a JSON number or a string (driver_info

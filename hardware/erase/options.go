@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/goipa/goipa/hardware"
 	"github.com/goipa/goipa/internal/runner"
 )
 
@@ -112,29 +113,14 @@ func ParseOptions(dii map[string]any) (Options, error) {
 }
 
 func boolOpt(m map[string]any, key string, def bool) (bool, error) {
-	switch v := m[key].(type) {
-	case nil:
+	if m[key] == nil {
 		return def, nil
-	case bool:
-		return v, nil
-	case float64:
-		if v == 0 || v == 1 {
-			return v == 1, nil
-		}
-	case int:
-		if v == 0 || v == 1 {
-			return v == 1, nil
-		}
-	case string:
-		// oslo.utils strutils.bool_from_string's words.
-		switch strings.ToLower(strings.TrimSpace(v)) {
-		case "1", "t", "true", "on", "y", "yes":
-			return true, nil
-		case "0", "f", "false", "off", "n", "no":
-			return false, nil
-		}
 	}
-	return false, fmt.Errorf("%w: %s = %v (%T): want a boolean", ErrInvalidOption, key, m[key], m[key])
+	b, err := hardware.StrictBool(m[key])
+	if err != nil {
+		return false, fmt.Errorf("%w: %s = %v (%T): want a boolean", ErrInvalidOption, key, m[key], m[key])
+	}
+	return b, nil
 }
 
 func intOpt(m map[string]any, key string, def, lo, hi int) (int, error) {

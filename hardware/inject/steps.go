@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/goipa/goipa/agent/command"
 	"github.com/goipa/goipa/hardware"
@@ -67,19 +66,13 @@ func Register(g *hardware.Generic, priority int, o Options) {
 
 // verifyCA reads the verify_ca argument: a boolean (true by default).
 func verifyCA(v any) (bool, error) {
-	switch v := v.(type) {
-	case nil:
+	if v == nil {
 		return true, nil
-	case bool:
-		return v, nil
-	case string:
-		switch strings.ToLower(strings.TrimSpace(v)) {
-		case "1", "t", "true", "on", "y", "yes":
-			return true, nil
-		case "0", "f", "false", "off", "n", "no":
-			return false, nil
-		}
 	}
-	b, _ := json.Marshal(v)
-	return false, fmt.Errorf("%w: verify_ca must be a boolean, got %s", ErrInvalidSpec, b)
+	ok, err := hardware.StrictBool(v)
+	if err != nil {
+		b, _ := json.Marshal(v)
+		return false, fmt.Errorf("%w: verify_ca must be a boolean, got %s", ErrInvalidSpec, b)
+	}
+	return ok, nil
 }
