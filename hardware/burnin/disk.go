@@ -10,6 +10,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/goipa/goipa/internal/directio"
 	"golang.org/x/sys/unix"
 
 	"github.com/goipa/goipa/hardware/erase"
@@ -35,7 +36,6 @@ const (
 const (
 	diskChunk     = 1 << 20
 	defaultWindow = 256 << 20
-	bufAlign      = 4096
 )
 
 // Disk is burnin_disk (IPA runs fio's verified readwrite job): every device
@@ -108,7 +108,7 @@ func burnDisk(ctx context.Context, path string, o DiskOptions, res *DiskResult) 
 		deadline = time.Now().Add(o.Runtime)
 	}
 	expired := func() bool { return !deadline.IsZero() && time.Now().After(deadline) }
-	buf, want := alignedBuffer(diskChunk), make([]byte, diskChunk)
+	buf, want := directio.Buffer(diskChunk), make([]byte, diskChunk)
 	for pass := 1; ; pass++ {
 		p := newPattern()
 		for off := int64(0); off < d.size; off += window {
@@ -225,15 +225,4 @@ func (d *disk) verify(ctx context.Context, p *pattern, buf, want []byte, off, n 
 		done += c
 	}
 	return done, nil
-}
-
-// alignedBuffer returns an n-byte slice starting on a 4 KiB boundary, as
-// O_DIRECT needs.
-func alignedBuffer(n int) []byte {
-	raw := make([]byte, n+bufAlign)
-	skip := 0
-	if r := int(uintptr(unsafe.Pointer(&raw[0])) % bufAlign); r != 0 {
-		skip = bufAlign - r
-	}
-	return raw[skip : skip+n : skip+n]
 }

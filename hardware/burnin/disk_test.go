@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/goipa/goipa/hardware/erase"
+	"github.com/goipa/goipa/internal/directio"
 	"github.com/goipa/goipa/internal/looptest"
 )
 
@@ -87,7 +88,7 @@ func TestDiskDetectsCorruption(t *testing.T) {
 			return
 		}
 		defer f.Close()
-		b := alignedBuffer(4096)
+		b := directio.Buffer(4096)
 		for i := range b {
 			b[i] = 0xee
 		}

@@ -10,11 +10,11 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/goipa/goipa/internal/directio"
 	"golang.org/x/sys/unix"
 )
 
 const (
-	bufAlign       = 4096 // O_DIRECT buffer alignment for sectors up to 4 KiB
 	rereadAttempts = 5
 	rereadDelay    = 200 * time.Millisecond
 )
@@ -85,16 +85,6 @@ func ioctlPtr[T any](fd int, req uint, v *T) error {
 	return nil
 }
 
-// alignedBuffer returns a zeroed n-byte slice starting on a 4 KiB boundary.
-func alignedBuffer(n int) []byte {
-	raw := make([]byte, n+bufAlign)
-	skip := 0
-	if r := int(uintptr(unsafe.Pointer(&raw[0])) % bufAlign); r != 0 {
-		skip = bufAlign - r
-	}
-	return raw[skip : skip+n : skip+n]
-}
-
 // ReadAt reads through an aligned bounce buffer, so callers may read any
 // range of an O_DIRECT device. Reads past the end return io.EOF.
 func (d *blockDev) ReadAt(p []byte, off int64) (int, error) {
@@ -103,7 +93,7 @@ func (d *blockDev) ReadAt(p []byte, off int64) (int, error) {
 	}
 	unit := int64(d.lss)
 	lo, hi := off/unit*unit, min((off+int64(len(p))+unit-1)/unit*unit, d.size)
-	buf := alignedBuffer(int(hi - lo))
+	buf := directio.Buffer(int(hi - lo))
 	if _, err := d.f.ReadAt(buf, lo); err != nil {
 		return 0, err
 	}
@@ -116,7 +106,7 @@ func (d *blockDev) ReadAt(p []byte, off int64) (int, error) {
 
 // zero writes zeros over spans (sector-aligned).
 func (d *blockDev) zero(ctx context.Context, spans []span) error {
-	buf := alignedBuffer(edge)
+	buf := directio.Buffer(edge)
 	for _, s := range spans {
 		for off, end := s.off, s.off+s.n; off < end; {
 			if err := ctx.Err(); err != nil {

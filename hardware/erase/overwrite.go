@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/goipa/goipa/internal/directio"
 	"golang.org/x/sys/unix"
 )
 
@@ -59,7 +60,7 @@ func (d *blockDev) randomPass(ctx context.Context, done func(int64)) error {
 	defer cancel()
 	free, full := make(chan []byte, 2), make(chan []byte, 2)
 	for range 2 {
-		free <- alignedBuffer(writeChunk)
+		free <- directio.Buffer(writeChunk)
 	}
 	go func() {
 		defer close(full)
@@ -114,7 +115,7 @@ func (d *blockDev) zeroPass(ctx context.Context, done func(int64)) error {
 }
 
 func (d *blockDev) writeZeros(ctx context.Context, done func(int64)) error {
-	buf := alignedBuffer(writeChunk)
+	buf := directio.Buffer(writeChunk)
 	for off := int64(0); off < d.size; {
 		if err := ctx.Err(); err != nil {
 			return err
