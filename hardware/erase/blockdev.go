@@ -10,8 +10,9 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/goipa/goipa/internal/directio"
 	"golang.org/x/sys/unix"
+
+	"github.com/goipa/goipa/internal/directio"
 )
 
 const (

@@ -8,8 +8,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/goipa/goipa/internal/directio"
 	"golang.org/x/sys/unix"
+
+	"github.com/goipa/goipa/internal/directio"
 )
 
 const (

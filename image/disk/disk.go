@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/goipa/goipa/internal/directio"
 )
 
 // Options configures Open.
@@ -161,7 +163,7 @@ func (d *Disk) CheckFits(size int64) error {
 // be multiples of the logical sector size. Reading past the end of a regular
 // file yields zeros.
 func (d *Disk) readAt(off int64, n int) ([]byte, error) {
-	buf := alignedBuffer(n)
+	buf := directio.Buffer(n)
 	got, err := d.f.ReadAt(buf, off)
 	if err == io.EOF && !d.block {
 		clear(buf[got:])
@@ -180,7 +182,7 @@ func (d *Disk) writeAt(p []byte, off int64) error {
 	if off%int64(d.lss) != 0 {
 		return fmt.Errorf("write %s at %d: offset not sector-aligned", d.path, off)
 	}
-	buf := alignedBuffer(min(chunk, alignUp(len(p), d.lss)))
+	buf := directio.Buffer(min(chunk, alignUp(len(p), d.lss)))
 	for len(p) > 0 {
 		n := copy(buf, p)
 		m := alignUp(n, d.lss)

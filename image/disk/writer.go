@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/goipa/goipa/internal/directio"
 )
 
 const (
@@ -103,7 +105,7 @@ func (d *Disk) Writer(ctx context.Context, opts WriterOptions) (*Writer, error) 
 	// qemu-img -W does. Buffers are touched only as far as they are
 	// filled, so a sparse image's short blocks cost little memory.
 	for range inflight + 1 {
-		w.free <- alignedBuffer(bs)
+		w.free <- directio.Buffer(bs)
 	}
 	var wg sync.WaitGroup
 	for range inflight {

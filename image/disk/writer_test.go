@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+
+	"github.com/goipa/goipa/internal/directio"
 )
 
 const garbage = 0xaa
@@ -160,7 +162,7 @@ func TestWriterWriteBlock(t *testing.T) {
 	var results []result
 	var want []byte
 	in := func(n int, fill byte) []byte {
-		b := alignedBuffer(n + 1)[:n]
+		b := directio.Buffer(n + 1)[:n]
 		for i := range b {
 			b[i] = fill + byte(i/4096)
 		}
@@ -296,7 +298,7 @@ func TestWriterCancel(t *testing.T) {
 
 func TestIsZero(t *testing.T) {
 	t.Parallel()
-	buf := alignedBuffer(64<<10 + 24)
+	buf := directio.Buffer(64<<10 + 24)
 	if !isZero(buf) {
 		t.Fatal("zero buffer reported non-zero")
 	}
@@ -310,7 +312,7 @@ func TestIsZero(t *testing.T) {
 }
 
 func BenchmarkIsZero(b *testing.B) {
-	buf := alignedBuffer(DefaultBlockSize)
+	buf := directio.Buffer(DefaultBlockSize)
 	b.SetBytes(int64(len(buf)))
 	for b.Loop() {
 		isZero(buf)

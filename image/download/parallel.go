@@ -9,7 +9,8 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"unsafe"
+
+	"github.com/goipa/goipa/internal/directio"
 )
 
 // parallel fetches an image as segments over several connections and hands
@@ -48,16 +49,6 @@ type parallel struct {
 	next int64    // offset of the first byte not yet consumed
 }
 
-// bufAlign aligns segment buffers for O_DIRECT, so a BlockWriter can write
-// them to a disk as they are.
-const bufAlign = 4096
-
-func alignedBuf(n int64) []byte {
-	b := make([]byte, n+bufAlign)
-	skip := (bufAlign - int(uintptr(unsafe.Pointer(unsafe.SliceData(b)))%bufAlign)) % bufAlign
-	return b[skip : int64(skip)+n : int64(skip)+n]
-}
-
 type segment struct {
 	off  int64
 	buf  []byte
@@ -80,7 +71,8 @@ func newParallel(s *Stream, first io.ReadCloser) *parallel {
 		out:   make(chan *segment, nbuf),
 	}
 	for range nbuf {
-		p.free <- alignedBuf(p.seg)
+		// Aligned for O_DIRECT: a BlockWriter writes them to a disk as they are.
+		p.free <- directio.Buffer(int(p.seg))
 	}
 	p.wg.Add(2 + o.Streams)
 	go p.dispatch()

@@ -3,7 +3,8 @@ package qcow2
 import (
 	"io"
 	"sync/atomic"
-	"unsafe"
+
+	"github.com/goipa/goipa/internal/directio"
 )
 
 // source counts what Convert asks of the underlying io.ReaderAt: with an
@@ -34,15 +35,6 @@ func (m *meter) alloc(n int64) []byte {
 			break
 		}
 	}
-	return alignedBuf(n)
-}
-
-// bufAlign is the memory alignment of data buffers, enough for O_DIRECT on
-// 512e and 4Kn disks, so a sink may pass them to the kernel unchanged.
-const bufAlign = 4096
-
-func alignedBuf(n int64) []byte {
-	b := make([]byte, n+bufAlign)
-	skip := (bufAlign - int(uintptr(unsafe.Pointer(unsafe.SliceData(b)))%bufAlign)) % bufAlign
-	return b[skip : int64(skip)+n : int64(skip)+n]
+	// Aligned for O_DIRECT, so a sink may pass them to the kernel unchanged.
+	return directio.Buffer(int(n))
 }
