@@ -4,14 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"unsafe"
+	"slices"
 
 	"github.com/diskfs/go-diskfs/partition/gpt"
-	"golang.org/x/sys/unix"
+
+	"github.com/goipa/goipa/internal/blockdev"
 )
 
 // ErrNotClean: a disk chosen for the RAID still holds a partition table or
@@ -103,62 +103,42 @@ func (k KernelPartitions) Set(disk Device, parts []Partition) error {
 		return err
 	}
 	defer f.Close()
-	for _, n := range k.existing(disk.Path) {
-		if err := blkpg(f, unix.BLKPG_DEL_PARTITION, n, 0, 0); err != nil && !errors.Is(err, unix.ENXIO) {
-			return fmt.Errorf("%s: remove partition %d: %w", disk.Path, n, err)
-		}
+	fd := int(f.Fd())
+	if err := blockdev.SetPartitions(fd, k.existing(disk.Path), nil); err != nil {
+		return fmt.Errorf("%s: remove partitions: %w", disk.Path, err)
 	}
+	want := make(map[int]blockdev.Extent, len(parts))
 	for _, p := range parts {
-		if err := blkpg(f, unix.BLKPG_ADD_PARTITION, p.Number, p.Start, p.Size); err != nil {
-			return fmt.Errorf("%s: add partition %d: %w", disk.Path, p.Number, err)
-		}
+		want[p.Number] = blockdev.Extent{Start: p.Start, Size: p.Size}
+	}
+	if err := blockdev.SetPartitions(fd, nil, want); err != nil {
+		return fmt.Errorf("%s: %w", disk.Path, err)
 	}
 	return nil
 }
 
-// existing lists the partition numbers to drop from disk: the ones sysfs
-// shows, or every number when sysfs cannot say.
-func (k KernelPartitions) existing(disk string) []int {
-	if _, err := os.Stat(filepath.Join(k.SysDir, "class", "block", filepath.Base(disk))); err == nil {
-		return k.known(disk)
+// existing lists the partitions to drop from disk: the ones sysfs shows,
+// or every number when sysfs cannot say.
+func (k KernelPartitions) existing(disk string) map[int]blockdev.Extent {
+	if have, err := blockdev.KernelPartitions(k.dir(disk)); err == nil {
+		return have
 	}
-	all := make([]int, maxPartitions)
-	for i := range all {
-		all[i] = i + 1
+	all := make(map[int]blockdev.Extent, maxPartitions)
+	for n := 1; n <= maxPartitions; n++ {
+		all[n] = blockdev.Extent{}
 	}
 	return all
 }
 
 // known lists the partition numbers sysfs shows for disk.
 func (k KernelPartitions) known(disk string) []int {
-	name := filepath.Base(disk)
-	dir := filepath.Join(k.SysDir, "class", "block", name)
-	entries, err := os.ReadDir(dir)
+	have, err := blockdev.KernelPartitions(k.dir(disk))
 	if err != nil {
 		return nil
 	}
-	var nums []int
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), name) {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "partition"))
-		if err != nil {
-			continue
-		}
-		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-			nums = append(nums, n)
-		}
-	}
-	return nums
+	return slices.Sorted(maps.Keys(have))
 }
 
-func blkpg(f *os.File, op int32, pno int, start, length int64) error {
-	p := unix.BlkpgPartition{Start: start, Length: length, Pno: int32(pno)}
-	arg := unix.BlkpgIoctlArg{Op: op, Datalen: int32(unsafe.Sizeof(p)), Data: (*byte)(unsafe.Pointer(&p))}
-	_, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.BLKPG, uintptr(unsafe.Pointer(&arg)))
-	if errno != 0 {
-		return errno
-	}
-	return nil
+func (k KernelPartitions) dir(disk string) string {
+	return filepath.Join(k.SysDir, "class", "block", filepath.Base(disk))
 }

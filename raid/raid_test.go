@@ -170,6 +170,8 @@ func (s *mdSim) kernelParts(calls *[]string) func(Device, []Partition) error {
 			pd := filepath.Join(dir, filepath.Base(p.Path))
 			os.MkdirAll(pd, 0o755)
 			os.WriteFile(filepath.Join(pd, "partition"), []byte(fmt.Sprintf("%d\n", p.Number)), 0o644)
+			os.WriteFile(filepath.Join(pd, "start"), []byte(fmt.Sprintf("%d\n", p.Start/512)), 0o644)
+			os.WriteFile(filepath.Join(pd, "size"), []byte(fmt.Sprintf("%d\n", p.Size/512)), 0o644)
 			os.WriteFile(p.Path, nil, 0o644)
 			nums = append(nums, fmt.Sprint(p.Number))
 		}

@@ -7,17 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/goipa/goipa/internal/blockdev"
 	"github.com/goipa/goipa/internal/directio"
-)
-
-const (
-	rereadAttempts = 5
-	rereadDelay    = 200 * time.Millisecond
 )
 
 // blockDev is a device opened for erasing: exclusively (O_EXCL fails while
@@ -135,20 +130,12 @@ func (d *blockDev) flush() error {
 	return nil
 }
 
-// rereadPartitions tells the kernel to drop the partitions it knew. It is
-// retried while busy (udev probing right after the writes); a device that
-// stays busy is logged and tolerated, the table being gone on disk.
+// rereadPartitions tells the kernel to drop the partitions it knew. A
+// device that stays busy (udev probing right after the writes) is logged
+// and tolerated, the table being gone on disk.
 func (d *blockDev) rereadPartitions(log *slog.Logger) {
-	var errno unix.Errno
-	for attempt := range rereadAttempts {
-		_, _, errno = unix.Syscall(unix.SYS_IOCTL, uintptr(d.fd), unix.BLKRRPART, 0)
-		if errno != unix.EBUSY {
-			break
-		}
-		time.Sleep(rereadDelay * time.Duration(attempt+1))
-	}
 	// EINVAL: a device that cannot be partitioned (a partition, loop without partscan).
-	if errno != 0 && errno != unix.EINVAL {
-		log.Warn("re-reading the partition table failed", "device", d.path, "err", error(errno))
+	if err := blockdev.Reread(d.fd); err != nil && !errors.Is(err, unix.EINVAL) {
+		log.Warn("re-reading the partition table failed", "device", d.path, "err", err)
 	}
 }

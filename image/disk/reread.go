@@ -3,19 +3,10 @@ package disk
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
-)
 
-const (
-	rereadAttempts = 5
-	rereadDelay    = 200 * time.Millisecond
+	"github.com/goipa/goipa/internal/blockdev"
 )
 
 // RereadPartitions makes the kernel load the partition table on disk.
@@ -29,19 +20,7 @@ func (d *Disk) RereadPartitions() error {
 	if !d.block {
 		return nil
 	}
-	var rrErr error
-	for attempt := range rereadAttempts {
-		_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(d.fd), unix.BLKRRPART, 0)
-		if errno == 0 {
-			rrErr = nil
-			break
-		}
-		rrErr = errno
-		if errno != unix.EBUSY {
-			break
-		}
-		time.Sleep(rereadDelay * time.Duration(attempt+1))
-	}
+	rrErr := blockdev.Reread(d.fd)
 	// After a successful BLKRRPART this finds nothing to do, unless the
 	// kernel cannot parse the table itself.
 	pgErr := d.reconcilePartitions()
@@ -59,7 +38,7 @@ func (d *Disk) RereadPartitions() error {
 // reconcilePartitions brings the kernel's partitions in line with the table
 // using BLKPG, leaving unchanged partitions alone.
 func (d *Disk) reconcilePartitions() error {
-	want := map[int][2]int64{}
+	want := map[int]blockdev.Extent{}
 	t, err := d.Partitions()
 	switch {
 	case errors.Is(err, ErrNoPartitionTable):
@@ -67,69 +46,12 @@ func (d *Disk) reconcilePartitions() error {
 		return err
 	default:
 		for _, p := range t.Partitions {
-			want[p.Number] = [2]int64{p.Start, p.Size}
+			want[p.Number] = blockdev.Extent{Start: p.Start, Size: p.Size}
 		}
 	}
-	have, err := d.kernelPartitions()
+	have, err := blockdev.KernelPartitions(d.sysDir)
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for n, geo := range have {
-		if w, ok := want[n]; ok && w == geo {
-			delete(want, n)
-			continue
-		}
-		if err := d.blkpg(unix.BLKPG_DEL_PARTITION, n, 0, 0); err != nil {
-			errs = append(errs, fmt.Errorf("delete partition %d: %w", n, err))
-			delete(want, n) // cannot re-add over a partition still in use
-		}
-	}
-	for n, geo := range want {
-		if err := d.blkpg(unix.BLKPG_ADD_PARTITION, n, geo[0], geo[1]); err != nil {
-			errs = append(errs, fmt.Errorf("add partition %d: %w", n, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// kernelPartitions reads partition numbers and geometry (bytes) from sysfs,
-// which counts in 512-byte units whatever the sector size.
-func (d *Disk) kernelPartitions() (map[int][2]int64, error) {
-	entries, err := os.ReadDir(d.sysDir)
-	if err != nil {
-		return nil, err
-	}
-	read := func(dir, name string) (int64, error) {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			return 0, err
-		}
-		return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	}
-	out := map[int][2]int64{}
-	for _, e := range entries {
-		dir := filepath.Join(d.sysDir, e.Name())
-		n, err := read(dir, "partition")
-		if err != nil {
-			continue
-		}
-		start, err1 := read(dir, "start")
-		size, err2 := read(dir, "size")
-		if err := errors.Join(err1, err2); err != nil {
-			return nil, err
-		}
-		out[int(n)] = [2]int64{start * 512, size * 512}
-	}
-	return out, nil
-}
-
-func (d *Disk) blkpg(op int32, n int, start, length int64) error {
-	p := unix.BlkpgPartition{Start: start, Length: length, Pno: int32(n)}
-	arg := unix.BlkpgIoctlArg{Op: op, Datalen: int32(unsafe.Sizeof(p)), Data: (*byte)(unsafe.Pointer(&p))}
-	err := ioctlPtr(d.fd, unix.BLKPG, &arg)
-	if errors.Is(err, unix.ENXIO) && op == unix.BLKPG_DEL_PARTITION {
-		return nil // already gone
-	}
-	return err
+	return blockdev.SetPartitions(d.fd, have, want)
 }

@@ -29,6 +29,8 @@ func fakeSysfs(t *testing.T) (root, disk string) {
 		part := filepath.Join(disk, name)
 		write(t, filepath.Join(part, "dev"), dev+"\n")
 		write(t, filepath.Join(part, "partition"), string(rune('1'+i))+"\n")
+		write(t, filepath.Join(part, "start"), []string{"2048\n", "206848\n"}[i])
+		write(t, filepath.Join(part, "size"), []string{"204800\n", "1024\n"}[i])
 		mkdir(t, filepath.Join(part, "holders"))
 		symlink(t, part, filepath.Join(root, "class", "block", name))
 	}
