@@ -95,20 +95,6 @@ func (l *lab) publish(t *testing.T, name string, data []byte) (string, string) {
 	return fmt.Sprintf("http://%s:%d/%s", GuestServiceIP, guestImagePort, name), hex.EncodeToString(sum[:])
 }
 
-func readHead(t *testing.T, path string, n int) []byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, n)
-	if _, err := io.ReadFull(f, b); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // TestDeploy boots the ramdisk and plays Ironic's direct deploy of a raw
 // and a qcow2 image onto the disk chosen by a serial root device hint;
 // the disk must hold the image and the other disk must be untouched.
@@ -151,7 +137,7 @@ func TestDeploy(t *testing.T) {
 			if err := vm.Wait(time.Minute); err != nil {
 				t.Fatalf("VM did not power off: %v", err)
 			}
-			if !bytes.Equal(readHead(t, target, len(img)), img) {
+			if !bytes.Equal(ReadAt(t, target, 0, len(img)), img) {
 				t.Error("the target disk does not hold the image")
 			}
 			if after := FileSHA256(t, other); after != before {
