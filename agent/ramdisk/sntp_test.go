@@ -97,6 +97,30 @@ func TestSNTPIgnoresStrayAndTimesOut(t *testing.T) {
 	}
 }
 
+// NTP timestamps as RFC 5905 writes them: seconds since 1900 and a 32-bit
+// binary fraction. The bytes are written out here, not by putNTPTime, so a
+// wrong epoch or fraction scale cannot cancel out.
+func TestNTPTimeWire(t *testing.T) {
+	tests := []struct {
+		wire []byte
+		at   time.Time
+	}{
+		{[]byte{0x83, 0xaa, 0x7e, 0x80, 0, 0, 0, 0}, time.Unix(0, 0)},                                              // 1970-01-01, 2208988800 s after 1900
+		{[]byte{0x83, 0xaa, 0x7e, 0x81, 0x80, 0, 0, 0}, time.Unix(1, 500_000_000)},                                 // half a second is 2^31
+		{[]byte{0xec, 0xca, 0x85, 0x78, 0x40, 0, 0, 0}, time.Date(2025, 11, 21, 6, 30, 16, 250_000_000, time.UTC)}, // 3972695416 s, a quarter
+	}
+	for _, tt := range tests {
+		if got := ntpTime(tt.wire); !got.Equal(tt.at) {
+			t.Errorf("ntpTime(% x) = %v, want %v", tt.wire, got.UTC(), tt.at.UTC())
+		}
+		b := make([]byte, 8)
+		putNTPTime(b, tt.at)
+		if string(b) != string(tt.wire) {
+			t.Errorf("putNTPTime(%v) = % x, want % x", tt.at.UTC(), b, tt.wire)
+		}
+	}
+}
+
 func TestNTPTimeRoundTrip(t *testing.T) {
 	in := time.Date(2026, 11, 21, 6, 30, 0, 123456789, time.UTC)
 	b := make([]byte, 8)
