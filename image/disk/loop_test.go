@@ -162,15 +162,12 @@ func TestLoop4KConfigDriveIsVFAT(t *testing.T) {
 	}
 	checkVFAT(t, cd.Partition.Device, 4096)
 
-	mnt := t.TempDir()
-	if _, err := runnerOutput("mount", "-o", "ro", "-t", "vfat", cd.Partition.Device, mnt); err != nil {
-		t.Logf("cannot mount here, skipping the mount check: %v", err)
-		return
-	}
-	defer run(t, "umount", mnt)
-	got, err := os.ReadFile(filepath.Join(mnt, "openstack", "latest", "meta_data.json"))
-	if err != nil || string(got) != metaData {
-		t.Errorf("meta_data.json on the mounted config drive = %q, %v", got, err)
+	// mtools reads the file system as cloud-init's vfat reader would, with
+	// no kernel vfat driver needed (this host's kernel has none).
+	out, err := runner.Exec{}.Run(context.Background(), runner.Cmd{Name: "mtype",
+		Args: []string{"-i", cd.Partition.Device, "::openstack/latest/meta_data.json"}, Env: []string{"MTOOLS_SKIP_CHECK=1"}})
+	if err != nil || string(out) != metaData {
+		t.Errorf("meta_data.json on the config drive = %q, %v", out, err)
 	}
 }
 
