@@ -48,7 +48,7 @@ func New(t testing.TB, size int64, args ...string) (dev, backing string) {
 // Attach attaches backing, a file the test created, as a loop device with
 // partition scanning (losetup --find --show --partscan, plus args such as
 // --sector-size 4096) and detaches it on cleanup. It skips the test when
-// not root or no loop device can be attached, and fails it unless the
+// not root or the kernel has no loop devices, and fails it unless the
 // device is a /dev/loopN whose backing file is backing.
 func Attach(t testing.TB, backing string, args ...string) string {
 	t.Helper()
@@ -56,7 +56,12 @@ func Attach(t testing.TB, backing string, args ...string) string {
 	args = append([]string{"--find", "--show", "--partscan"}, args...)
 	out, err := runner.Exec{}.Run(context.Background(), runner.Command("losetup", append(args, backing)...))
 	if err != nil {
-		t.Skipf("cannot attach a loop device: %v", err)
+		// Only a kernel without loop support excuses the test; a failing
+		// losetup on a machine that has it is the test's or the code's.
+		if _, serr := os.Stat("/dev/loop-control"); serr != nil {
+			t.Skipf("no loop devices here: %v", err)
+		}
+		t.Fatalf("cannot attach a loop device: %v", err)
 	}
 	dev := strings.TrimSpace(string(out))
 	if loopName.MatchString(dev) {
