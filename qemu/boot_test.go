@@ -22,8 +22,6 @@ import (
 // be several times slower than the few seconds an idle one takes.
 const bootTimeout = 120 * time.Second
 
-const ironicURL = "ipa-api-url=http://" + ironicGuestIP
-
 func TestStatusStaticIP(t *testing.T) {
 	kernel, initrd := Images(t)
 	vm := Start(t, Options{Kernel: kernel, Initrd: initrd, Append: "goipa.net=static"})
@@ -55,31 +53,26 @@ func TestStatusStaticIP(t *testing.T) {
 // heartbeat against Ironic at the ipa-api-url given on the kernel command line.
 func TestLookupHeartbeatDHCP(t *testing.T) {
 	kernel, initrd := Images(t)
-	ir := newIronic(t)
-	vm := Start(t, Options{Kernel: kernel, Initrd: initrd, GuestFwds: []Fwd{ir.fwd()},
-		Append: ironicURL + " BOOTIF=01-" + strings.ReplaceAll(DefaultMAC, ":", "-") + " goipa.hostname=vmtest"})
-	hb, ok := ir.firstHeartbeat(bootTimeout)
-	if !ok {
-		t.Fatalf("no heartbeat within %v", bootTimeout)
-	}
-	t.Logf("QEMU start → first heartbeat: %v", hb.at.Sub(vm.Started()).Round(10*time.Millisecond))
+	l := newLab(t, nil)
+	vm := Start(t, Options{Kernel: kernel, Initrd: initrd, GuestFwds: l.fwds,
+		Append: l.append() + " BOOTIF=01-" + strings.ReplaceAll(DefaultMAC, ":", "-") + " goipa.hostname=vmtest"})
+	hb := l.firstHeartbeat(t)
+	t.Logf("QEMU start → first heartbeat: %v", hb.Time.Sub(vm.Started()).Round(10*time.Millisecond))
 
-	lookups := ir.lookupQueries()
+	lookups := l.ironic.Lookups()
 	if len(lookups) == 0 {
 		t.Fatal("heartbeat without lookup")
 	}
-	q, err := url.ParseQuery(lookups[0])
-	if err != nil || !strings.Contains(q.Get("addresses"), DefaultMAC) {
-		t.Errorf("lookup query %q lacks the NIC's MAC %s", lookups[0], DefaultMAC)
+	if got := lookups[0].Query.Get("addresses"); !strings.Contains(got, DefaultMAC) {
+		t.Errorf("lookup addresses %q lack the NIC's MAC %s", got, DefaultMAC)
 	}
-	if got := hb.body["agent_token"]; got != testToken {
-		t.Errorf("heartbeat agent_token = %v, want the lookup's", got)
+	if got, want := hb.Body.AgentToken, lookups[len(lookups)-1].Token; got == "" || got != want {
+		t.Errorf("heartbeat agent_token = %q, want the lookup's %q", got, want)
 	}
 	// slirp's DHCP hands out 10.0.2.15: the agent must advertise that
-	// address (https: API 1.99 gets auto TLS).
-	cb, _ := hb.body["callback_url"].(string)
-	if u, err := url.Parse(cb); err != nil || u.Host != "10.0.2.15:9999" {
-		t.Errorf("heartbeat callback_url = %q, want one for 10.0.2.15:9999", cb)
+	// address (https: the fake Ironic's API version gets auto TLS).
+	if u, err := url.Parse(hb.Body.CallbackURL); err != nil || u.Host != "10.0.2.15:9999" {
+		t.Errorf("heartbeat callback_url = %q, want one for 10.0.2.15:9999", hb.Body.CallbackURL)
 	}
 	console := vm.Console()
 	for _, want := range []string{"ramdisk: DHCP lease", "hostname=vmtest"} {
@@ -92,13 +85,10 @@ func TestLookupHeartbeatDHCP(t *testing.T) {
 // TestSmallMemory boots in the smallest VM the issue promises to support.
 func TestSmallMemory(t *testing.T) {
 	kernel, initrd := Images(t)
-	ir := newIronic(t)
-	vm := Start(t, Options{Kernel: kernel, Initrd: initrd, MemMB: 128, GuestFwds: []Fwd{ir.fwd()}, Append: ironicURL})
-	hb, ok := ir.firstHeartbeat(bootTimeout)
-	if !ok {
-		t.Fatalf("no heartbeat from a 128 MiB VM within %v", bootTimeout)
-	}
-	t.Logf("128 MiB: QEMU start → first heartbeat: %v", hb.at.Sub(vm.Started()).Round(10*time.Millisecond))
+	l := newLab(t, nil)
+	vm := Start(t, Options{Kernel: kernel, Initrd: initrd, MemMB: 128, GuestFwds: l.fwds, Append: l.append()})
+	hb := l.firstHeartbeat(t)
+	t.Logf("128 MiB: QEMU start → first heartbeat: %v", hb.Time.Sub(vm.Started()).Round(10*time.Millisecond))
 	// Still alive once everything is loaded (the OOM killer strikes then).
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 	defer cancel()
@@ -137,12 +127,10 @@ func TestDisksUntouched(t *testing.T) {
 	files := []string{raw, qcow, blank}
 	before := hashes(t, files...)
 
-	ir := newIronic(t)
-	vm := Start(t, Options{Kernel: kernel, Initrd: initrd, GuestFwds: []Fwd{ir.fwd()}, Append: ironicURL,
+	l := newLab(t, nil)
+	vm := Start(t, Options{Kernel: kernel, Initrd: initrd, GuestFwds: l.fwds, Append: l.append(),
 		Disks: []Disk{{Path: raw, Serial: "data-raw"}, {Path: qcow, Format: "qcow2", Serial: "data-qcow2"}, {Path: blank, Serial: "blank"}}})
-	if _, ok := ir.firstHeartbeat(bootTimeout); !ok {
-		t.Fatalf("no heartbeat within %v", bootTimeout)
-	}
+	l.firstHeartbeat(t)
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 	defer cancel()
 	if err := vm.WaitConsole(ctx, "ramdisk: all modules loaded"); err != nil {

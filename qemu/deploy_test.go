@@ -35,6 +35,18 @@ const (
 	guestImagePort  = 8080
 )
 
+// firstHeartbeat waits for the agent's first accepted heartbeat.
+func (l *lab) firstHeartbeat(t *testing.T) fakeironic.Heartbeat {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	hb, err := l.ironic.WaitAgent(ctx, l.node.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hb
+}
+
 // conductor waits for the agent's first heartbeat and returns a conductor
 // driving it; the caller closes it.
 func (l *lab) conductor(ctx context.Context, t *testing.T) *fakeironic.Conductor {
