@@ -24,6 +24,7 @@ import (
 
 	"github.com/goipa/goipa/image/disk"
 	"github.com/goipa/goipa/image/download"
+	"github.com/goipa/goipa/internal/looptest"
 )
 
 // TestBench is `make bench`'s image part: goipa and the reference tool write
@@ -200,15 +201,7 @@ func benchLoop(t *testing.T, backing string, size int64) string {
 	}
 	f.Truncate(size)
 	f.Close()
-	out, err := exec.Command("losetup", "--find", "--show", "--direct-io=on", backing).Output()
-	if err != nil {
-		t.Fatalf("losetup: %v", err)
-	}
-	dev := strings.TrimSpace(string(out))
-	if !strings.HasPrefix(dev, "/dev/loop") {
-		t.Fatalf("losetup gave %q", dev)
-	}
-	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
+	dev := looptest.Attach(t, backing, "--direct-io=on")
 	// The disk package refuses anything with holders or mounts; a fresh
 	// loop device has neither.
 	if _, err := disk.Open(dev, disk.Options{}); err != nil {
