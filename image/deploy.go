@@ -160,7 +160,7 @@ func (d *Deployer) writeVerified(ctx context.Context, target *disk.Disk, info *I
 	}
 	if err != nil {
 		if target.PrepareZero(ctx) != nil {
-			if werr := wipeEdges(ctx, target); werr != nil {
+			if werr := target.WipeEdges(); werr != nil {
 				d.Log.Error("wiping a partially written image", "device", target.Path(), "error", werr)
 			}
 		}

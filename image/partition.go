@@ -300,7 +300,7 @@ func (d *Deployer) partitionDisk(ctx context.Context, device string, spec layout
 			return nil, command.Typed("InstanceDeployFailure", "Failed to deploy instance", err)
 		}
 	} else {
-		if err := wipeEdges(ctx, dk); err != nil {
+		if err := dk.WipeEdges(); err != nil {
 			return nil, command.Typed(errWrite, "Error writing image to device", fmt.Errorf("wiping disk metadata: %w", err))
 		}
 		if err := writeTable(device, l, dk.Size(), dk.SectorSize(), dk.PhysicalSectorSize()); err != nil {

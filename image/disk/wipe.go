@@ -1,0 +1,22 @@
+package disk
+
+// EdgeSize is how much of each end of the device WipeEdges zeroes: the MBR,
+// both GPT headers and their partition arrays.
+const EdgeSize = 1 << 20
+
+// WipeEdges zeroes the first and last EdgeSize bytes of the device and
+// nothing in between, so no partition table is left to boot from or to
+// mistake for the new one; on a multi-terabyte disk that costs two writes.
+func (d *Disk) WipeEdges() error {
+	n := min(EdgeSize, d.size/int64(d.lss)*int64(d.lss))
+	zero := make([]byte, n)
+	if err := d.writeAt(zero, 0); err != nil {
+		return err
+	}
+	if end := d.size - n; end > 0 {
+		if err := d.writeAt(zero, end); err != nil {
+			return err
+		}
+	}
+	return d.flush()
+}
