@@ -135,8 +135,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	image.Register(cmds, generic, deployer, &image.Bootloader{EFIRoot: "/sys/firmware/efi", RAIDESP: a.raidESP,
-		IgnoreFailure: a.Config.IgnoreBootloaderFailure},
+	boot := &image.Bootloader{EFIRoot: "/sys/firmware/efi", RAIDESP: a.raidESP, IgnoreFailure: a.Config.IgnoreBootloaderFailure}
+	boot.GrubInstall.Store(a.Config.EnableBIOSBootloaderInstall)
+	image.Register(cmds, generic, deployer, boot,
 		func() map[string]any {
 			if n := node.Load(); n != nil {
 				return *n
@@ -223,7 +224,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		n := map[string]any{"uuid": lookup.Node.UUID, "properties": lookup.Node.Properties,
 			"instance_info": lookup.Node.InstanceInfo, "driver_internal_info": lookup.Node.DriverInternalInfo}
 		node.Store(&n)
-		applyLookup(deployer, lookup.Config)
+		applyLookup(deployer, boot, lookup.Config)
 	} else {
 		log.Warn("no ipa-api-url: serving the command API without lookup or heartbeats")
 	}
@@ -323,9 +324,12 @@ func (a *Agent) newDeployer() (*image.Deployer, error) {
 // applyLookup takes the image settings Ironic sends at lookup, as IPA's
 // process_lookup_data does; keys an older Ironic does not send keep the
 // agent's own values.
-func applyLookup(d *image.Deployer, c ironic.Config) {
+func applyLookup(d *image.Deployer, b *image.Bootloader, c ironic.Config) {
 	var raw map[string]json.RawMessage
 	_ = json.Unmarshal(c.Raw, &raw)
+	if _, ok := raw["enable_bios_bootloader_install"]; ok {
+		b.GrubInstall.Store(c.EnableBIOSBootloaderInstall)
+	}
 	if _, ok := raw["agent_md5_checksum_enable"]; ok {
 		d.MD5Enabled = c.AgentMD5ChecksumEnable
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/goipa/goipa/agent/ironic"
 	"github.com/goipa/goipa/agent/logs"
 	"github.com/goipa/goipa/agent/machine"
+	"github.com/goipa/goipa/image"
 	"github.com/goipa/goipa/internal/fakesys"
 )
 
@@ -303,5 +304,40 @@ func TestInspectionThenLookupByUUID(t *testing.T) {
 	}
 	if l := s.Lookups(); len(l) == 0 || l[0].Query.Get("node_uuid") != n.UUID {
 		t.Errorf("lookup query = %v, want node_uuid=%s", l[0].Query, n.UUID)
+	}
+}
+
+// TestApplyLookup: the image settings Ironic sends at lookup replace the
+// agent's own; a key an older Ironic does not send (21.4 sends no
+// enable_bios_bootloader_install) keeps the agent's configuration.
+func TestApplyLookup(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		raw      string
+		own      bool
+		wantGrub bool
+		wantMD5  bool
+	}{
+		{"old Ironic keeps the agent's settings", `{"heartbeat_timeout": 300}`, true, true, true},
+		{"Ironic enables grub", `{"enable_bios_bootloader_install": true, "agent_md5_checksum_enable": false}`, false, true, false},
+		{"Ironic disables grub", `{"enable_bios_bootloader_install": false}`, true, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c ironic.Config
+			var m map[string]any
+			if err := json.Unmarshal([]byte(tc.raw), &m); err != nil {
+				t.Fatal(err)
+			}
+			c.Raw = json.RawMessage(tc.raw)
+			c.EnableBIOSBootloaderInstall, _ = m["enable_bios_bootloader_install"].(bool)
+			c.AgentMD5ChecksumEnable, _ = m["agent_md5_checksum_enable"].(bool)
+			d := &image.Deployer{MD5Enabled: true}
+			b := &image.Bootloader{}
+			b.GrubInstall.Store(tc.own)
+			applyLookup(d, b, c)
+			if b.GrubInstall.Load() != tc.wantGrub || d.MD5Enabled != tc.wantMD5 {
+				t.Errorf("grub install %v, md5 %v; want %v, %v", b.GrubInstall.Load(), d.MD5Enabled, tc.wantGrub, tc.wantMD5)
+			}
+		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"unicode/utf16"
 
 	"golang.org/x/sys/unix"
@@ -20,6 +21,7 @@ import (
 	"github.com/goipa/goipa/agent/command"
 	"github.com/goipa/goipa/image/disk"
 	"github.com/goipa/goipa/image/uefi"
+	"github.com/goipa/goipa/internal/runner"
 )
 
 // Bootloader installs UEFI boot entries for a deployed whole-disk image, as
@@ -38,6 +40,15 @@ type Bootloader struct {
 	// IgnoreFailure is ipa-ignore-bootloader-failure, the default of the
 	// command's ignore_bootloader_failure.
 	IgnoreFailure bool
+	// GrubInstall is enable_bios_bootloader_install (the agent's
+	// configuration, then Ironic's lookup): a partition image's boot loader
+	// is installed by the image's own GRUB, run chrooted in its root.
+	GrubInstall atomic.Bool
+	// Runner runs the image's GRUB; nil is runner.Exec{}.
+	Runner runner.Runner
+
+	mounts mounter // nil: the kernel's
+	devDir string  // "": /dev
 }
 
 // ESPMember is one partition of the mirrored ESP, which the firmware sees as
@@ -63,12 +74,13 @@ type loader struct {
 }
 
 // Install installs the boot entries on device. In BIOS mode a whole-disk
-// image carries its own boot code, so there is nothing to do, as in IPA.
+// image carries its own boot code, so there is nothing to do, as in IPA; a
+// partition image gets its own GRUB installed when that is allowed.
 func (b *Bootloader) Install(ctx context.Context, device string, p BootloaderParams) (string, error) {
 	softRAID := strings.HasPrefix(filepath.Base(device), "md")
 	if _, err := os.Stat(b.EFIRoot); err != nil {
 		if partitionImage(p.RootUUID) {
-			return "", noGrub("BIOS")
+			return b.installGrub(ctx, device, p, false)
 		}
 		if softRAID {
 			// The image's boot code sits inside the array, where the BIOS
@@ -77,14 +89,9 @@ func (b *Bootloader) Install(ctx context.Context, device string, p BootloaderPar
 		}
 		return "whole-disk image in BIOS mode: nothing to install", nil
 	}
-	dk, err := disk.Open(device, b.Disk)
+	t, err := b.partitions(device)
 	if err != nil {
-		return "", command.Typed("DeviceNotFound", "Error finding the disk or partition device to deploy the image onto", err)
-	}
-	t, err := dk.Partitions()
-	dk.Close()
-	if err != nil {
-		return "", bootloaderErr(err)
+		return "", err
 	}
 	var esp *disk.Partition
 	for i, part := range t.Partitions {
@@ -96,24 +103,20 @@ func (b *Bootloader) Install(ctx context.Context, device string, p BootloaderPar
 	if esp == nil {
 		return "", bootloaderErr(fmt.Errorf("no EFI system partition on %s", device))
 	}
-	mount := b.Mount
-	if mount == nil {
-		mount = mountVFAT
-	}
-	fsys, unmount, err := mount(esp.Device)
-	if err != nil {
-		return "", bootloaderErr(fmt.Errorf("mounting the ESP %s: %w", esp.Device, err))
-	}
-	loaders, err := findLoaders(fsys)
-	unmount()
-	if err != nil && partitionImage(p.RootUUID) {
-		// A partition image's ESP is freshly formatted and empty: IPA would
-		// copy the loaders from the root file system with grub tooling.
-		return "", noGrub("UEFI")
+	loaders, err := b.espLoaders(esp.Device)
+	if errors.Is(err, errNoLoader) && partitionImage(p.RootUUID) {
+		// A partition image's ESP is freshly formatted and empty.
+		return b.installGrub(ctx, device, p, true)
 	}
 	if err != nil {
 		return "", bootloaderErr(err)
 	}
+	return b.addEntries(ctx, device, *esp, loaders, softRAID)
+}
+
+// addEntries points the firmware at the loaders on the ESP: one boot entry
+// each, first in BootOrder, replacing entries of the same label.
+func (b *Bootloader) addEntries(ctx context.Context, device string, esp disk.Partition, loaders []loader, softRAID bool) (string, error) {
 	targets := []ESPMember{{Disk: device, Number: esp.Number}}
 	suffix := func(int) string { return "" }
 	if softRAID && b.RAIDESP != nil {
@@ -198,17 +201,152 @@ func partitionImage(rootUUID string) bool {
 var wholeDiskRootRE = regexp.MustCompile(`^0x[0-9a-fA-F]{8}$`)
 
 // noGrub is IPA's answer when enable_bios_bootloader_install is off (its
-// default); goipa has no grub2-install at all.
+// default).
 func noGrub(mode string) error {
 	return command.Typed("InvalidImage", "The provided image is not valid for use", fmt.Errorf(
 		"Install of legacy BIOS bootloaders disabled by CONF.enable_bios_bootloader_install as part of "+
-			"CVE-2026-43003 mitigation. goipa cannot install a boot loader for a partition image in %s mode "+
-			"(it has no grub2-install): use a whole-disk image, or set ignore_bootloader_failure", mode))
+			"CVE-2026-43003 mitigation. A partition image in %s mode needs its own grub installed: enable "+
+			"enable_bios_bootloader_install, use a whole-disk image, or set ignore_bootloader_failure", mode))
+}
+
+// installGrub installs a partition image's boot loader with the image's own
+// GRUB when enable_bios_bootloader_install allows it; in UEFI mode the
+// firmware then gets a boot entry for what landed on the ESP.
+func (b *Bootloader) installGrub(ctx context.Context, device string, p BootloaderParams, efi bool) (string, error) {
+	mode := "BIOS"
+	if efi {
+		mode = "UEFI"
+	}
+	if !b.GrubInstall.Load() {
+		return "", noGrub(mode)
+	}
+	if strings.HasPrefix(filepath.Base(device), "md") {
+		return "", bootloaderErr(fmt.Errorf("a partition image on the software RAID device %s: goipa installs "+
+			"a partition image's grub onto a plain disk only; use a whole-disk image", device))
+	}
+	t, err := b.partitions(device)
+	if err != nil {
+		return "", err
+	}
+	ids, err := partitionIDs(device, t.Partitions)
+	if err != nil {
+		return "", bootloaderErr(err)
+	}
+	target := grubTarget{disk: device, links: map[string]string{}}
+	var root *disk.Partition
+	for i, part := range t.Partitions {
+		id := ids[i]
+		if id.fsUUID != "" {
+			target.links["by-uuid/"+id.fsUUID] = filepath.Base(part.Device)
+		}
+		if part.PartUUID != "" {
+			target.links["by-partuuid/"+strings.ToLower(part.PartUUID)] = filepath.Base(part.Device)
+		}
+		if id.matches(p.RootUUID) {
+			root = &t.Partitions[i]
+		}
+		if efi && target.esp == nil && (p.EFISystemPartUUID != nil && id.matches(*p.EFISystemPartUUID) ||
+			p.EFISystemPartUUID == nil && part.ESP) {
+			target.esp = &t.Partitions[i]
+			target.espFstab = "UUID=" + id.fsUUID
+			if p.EFISystemPartUUID != nil && !strings.EqualFold(id.fsUUID, *p.EFISystemPartUUID) {
+				target.espFstab = "PARTUUID=" + *p.EFISystemPartUUID
+			}
+		}
+	}
+	if root == nil {
+		return "", command.Typed("DeviceNotFound", "Error finding the disk or partition device to deploy the image onto",
+			fmt.Errorf("no partition with UUID %s found on device %s", p.RootUUID, device))
+	}
+	target.root = *root
+	if efi && target.esp == nil {
+		return "", bootloaderErr(fmt.Errorf("no EFI system partition on %s", device))
+	}
+	mnt, devDir := b.mounts, b.devDir
+	if mnt == nil {
+		mnt, devDir = kernelMounter{}, "/dev"
+	}
+	run := b.Runner
+	if run == nil {
+		run = runner.Exec{}
+	}
+	g := &grub{run: run, mnt: mnt, devDir: devDir, log: slog.Default()}
+	msg, err := g.install(ctx, target)
+	if err != nil {
+		return "", bootloaderErr(fmt.Errorf("installing the image's grub: %w", err))
+	}
+	if !efi {
+		return msg, nil
+	}
+	loaders, err := b.espLoaders(target.esp.Device)
+	if err != nil {
+		return "", bootloaderErr(fmt.Errorf("after the image's grub ran: %w", err))
+	}
+	entries, err := b.addEntries(ctx, device, *target.esp, loaders, false)
+	if err != nil {
+		return "", err
+	}
+	return msg + "; " + entries, nil
+}
+
+// partitions reads the partition table of the disk to boot.
+func (b *Bootloader) partitions(device string) (*disk.Table, error) {
+	dk, err := disk.Open(device, b.Disk)
+	if err != nil {
+		return nil, command.Typed("DeviceNotFound", "Error finding the disk or partition device to deploy the image onto", err)
+	}
+	defer dk.Close()
+	t, err := dk.Partitions()
+	if err != nil {
+		return nil, bootloaderErr(err)
+	}
+	return t, nil
+}
+
+// espLoaders mounts the ESP and finds the loaders on it.
+func (b *Bootloader) espLoaders(dev string) ([]loader, error) {
+	mount := b.Mount
+	if mount == nil {
+		mount = mountVFAT
+	}
+	fsys, unmount, err := mount(dev)
+	if err != nil {
+		return nil, fmt.Errorf("mounting the ESP %s: %w", dev, err)
+	}
+	defer unmount()
+	return findLoaders(fsys)
+}
+
+// partitionID is how Ironic may name a partition: its file system's UUID
+// (as blkid prints it) or its PARTUUID.
+type partitionID struct{ fsUUID, partUUID string }
+
+func (id partitionID) matches(uuid string) bool {
+	return uuid != "" && (strings.EqualFold(uuid, id.fsUUID) || strings.EqualFold(uuid, id.partUUID))
+}
+
+func partitionIDs(device string, parts []disk.Partition) ([]partitionID, error) {
+	f, err := os.Open(device)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ids := make([]partitionID, len(parts))
+	for i, p := range parts {
+		u, err := probeUUID(f, p.Start, p.Size)
+		if err != nil {
+			return nil, fmt.Errorf("reading partition %d of %s: %w", p.Number, device, err)
+		}
+		ids[i] = partitionID{fsUUID: u, partUUID: p.PartUUID}
+	}
+	return ids, nil
 }
 
 func bootloaderErr(err error) error {
 	return command.Typed("CommandExecutionError", "Installing the bootloader failed", err)
 }
+
+var errNoLoader = errors.New("no UEFI boot loader found on the EFI system partition")
 
 // Fallback loaders, in IPA's order of preference.
 var efiLoaders = []string{"shimx64.efi", "grubx64.efi", "bootx64.efi"}
@@ -277,7 +415,7 @@ func findLoaders(fsys fs.FS) ([]loader, error) {
 			return []loader{{Path: efiPath(p), Label: "ironic1"}}, nil
 		}
 	}
-	return nil, errors.New("no UEFI boot loader found on the EFI system partition")
+	return nil, errNoLoader
 }
 
 func efiPath(p string) string { return `\` + strings.ReplaceAll(p, "/", `\`) }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"syscall"
 )
 
 // Runner runs a program with arguments and returns its standard output.
@@ -24,12 +25,21 @@ type Cmd struct {
 	Args  []string
 	Env   []string // extra KEY=VALUE pairs added to the agent's environment
 	Stdin []byte
+	// Root, when set, runs the program chrooted there (working directory
+	// its /): a deployed image's own tools. Name is then a path inside Root.
+	Root string
 }
 
 // Command is shorthand for Cmd{Name: name, Args: args}.
 func Command(name string, args ...string) Cmd { return Cmd{Name: name, Args: args} }
 
-func (c Cmd) String() string { return strings.Join(append([]string{c.Name}, c.Args...), " ") }
+func (c Cmd) String() string {
+	s := strings.Join(append([]string{c.Name}, c.Args...), " ")
+	if c.Root != "" {
+		s = "chroot " + c.Root + " " + s
+	}
+	return s
+}
 
 // ExitError reports a program that ran and failed; Stderr is kept for the
 // error message the conductor will show.
@@ -58,6 +68,10 @@ func (Exec) Run(ctx context.Context, c Cmd) ([]byte, error) {
 	}
 	if c.Stdin != nil {
 		cmd.Stdin = bytes.NewReader(c.Stdin)
+	}
+	if c.Root != "" {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: c.Root}
+		cmd.Dir = "/"
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
