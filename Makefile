@@ -67,7 +67,7 @@ demo: deps-demo ramdisk build
 # musl-tools and dpkg-dev build its static mdadm from Debian's source),
 # and QEMU for the VM tests (qemu/). Downloads and staging go to .cache/.
 QEMU_DEBS := qemu-system-x86 qemu-utils socat mdadm cpio zstd xz-utils kmod ca-certificates ovmf \
-	musl-tools dpkg-dev make
+	musl-tools dpkg-dev make debootstrap
 RAMDISK_SRC = $(shell find . \( -path ./.cache -o -path ./$(OUT) \) -prune -o \
 	\( -name '*.go' -o -name go.mod -o -name go.sum \) -print) initramfs/modules.txt initramfs/build.sh
 
@@ -89,10 +89,18 @@ ramdisk-debug: kernel $(OUT)/goipa-debug.initramfs
 $(OUT)/goipa-debug.initramfs: $(OUT)/goipa.kernel $(RAMDISK_SRC)
 	initramfs/build.sh ramdisk ./cmd/goipa $@ debug
 
+# A Debian root file system with GRUB, the root of the partition images
+# whose boot loader the VM tests install (qemu/grub_test.go).
+.PHONY: grub-root
+grub-root: $(OUT)/grub-root.tar
+$(OUT)/grub-root.tar: qemu/grubroot.sh | deps-qemu
+	qemu/grubroot.sh $@
+
 # The VM tests in qemu/ boot these; without them they skip. Under `make test`
 # the images are built before the tests run.
 ifneq ($(filter test,$(MAKECMDGOALS)),)
-unit-test: deps-qemu ramdisk
+unit-test: deps-qemu ramdisk grub-root
 endif
 test: export GOIPA_KERNEL = $(abspath $(OUT))/goipa.vmlinux
 test: export GOIPA_INITRD = $(abspath $(OUT))/goipa.initramfs
+test: export GOIPA_GRUB_ROOT = $(abspath $(OUT))/grub-root.tar

@@ -116,31 +116,11 @@ func firmwareBootLine(ctx context.Context, t *testing.T, vm *qemu.VM) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if err := vm.WaitConsole(ctx, `BdsDxe: starting Boot`); err != nil {
+	line, err := vm.WaitLine(ctx, "BdsDxe: starting Boot")
+	if err != nil {
 		t.Fatalf("the disk did not boot: %v", err)
 	}
-	// The match may come before the rest of the line: wait for its end.
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if line := consoleLine(vm.Console(), "BdsDxe: starting Boot"); line != "" {
-			return line
-		}
-	}
-	t.Fatal("the firmware's boot line never ended")
-	return ""
-}
-
-// consoleLine returns the first complete console line containing prefix.
-func consoleLine(console, prefix string) string {
-	i := strings.Index(console, prefix)
-	if i < 0 {
-		return ""
-	}
-	end := strings.IndexByte(console[i:], '\n')
-	if end < 0 {
-		return ""
-	}
-	start := strings.LastIndexByte(console[:i], '\n') + 1
-	return strings.TrimSpace(console[start : i+end])
+	return line
 }
 
 // TestRealIronicUEFISoftwareRAID: a UEFI node gets a RAID-1 root over two

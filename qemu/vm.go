@@ -38,7 +38,7 @@ var ErrNotLoopback = errors.New("guest forward target is not a loopback address"
 
 // Options describe one VM.
 type Options struct {
-	Kernel string // PVH vmlinux (or bzImage)
+	Kernel string // PVH vmlinux (or bzImage); empty: the firmware boots from the disks
 	Initrd string
 	MemMB  int    // default 256
 	CPUs   int    // default 1
@@ -96,8 +96,8 @@ type VM struct {
 // console goes into the test log (shown on failure or with -v).
 func Start(t testing.TB, o Options) *VM {
 	t.Helper()
-	if (o.Kernel == "" || o.Initrd == "") && !o.UEFI {
-		t.Fatal("qemu: Options.Kernel and Options.Initrd are required")
+	if o.Kernel != "" && o.Initrd == "" {
+		t.Fatal("qemu: Options.Kernel needs Options.Initrd")
 	}
 	if o.UEFI && o.UEFIVars == "" {
 		vars, err := NewUEFIVars(t.TempDir())
@@ -276,6 +276,16 @@ func (vm *VM) WaitConsole(ctx context.Context, s string) error {
 		return fmt.Errorf("console never showed %q: %w", s, err)
 	}
 	return nil
+}
+
+// WaitLine waits until the serial console shows s and the end of its line,
+// and returns that whole line.
+func (vm *VM) WaitLine(ctx context.Context, s string) (string, error) {
+	line, err := vm.console.waitLine(ctx, s, vm.done)
+	if err != nil {
+		return "", fmt.Errorf("console never showed a line with %q: %w", s, err)
+	}
+	return line, nil
 }
 
 // WaitAgent polls GET /v1/status until the agent answers 200. Each try has a
