@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"runtime/trace"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -40,6 +41,11 @@ import (
 // it left: qemu-img overwrites goipa's output in place, while goipa first
 // zeroes the device, which on a loop device frees those extents (costly) and
 // makes every later write allocate again.
+//
+// Each image also gets a floor row: goipa's download and checksum alone,
+// into io.Discard, with the deploy's download options and the same server,
+// best of the same rounds. Reference seconds over floor seconds is the best
+// ratio this machine allows while the network and the hash cost what they do.
 func TestBench(t *testing.T) {
 	if os.Getenv("GOIPA_BENCH") == "" {
 		t.Skip("set GOIPA_BENCH=1 (make bench)")
@@ -56,10 +62,11 @@ func TestBench(t *testing.T) {
 
 	raw := filepath.Join(dir, "random.raw")
 	benchRandomFile(t, raw, 1<<30)
-	ddSec, g := best(t, loop, func() float64 {
+	ddSec, g, fl := best(t, loop, func() float64 {
 		return timeCmd(t, "dd", "if="+raw, "of="+loop, "bs=4M", "oflag=direct", "conv=fsync", "status=none")
-	}, func() childResult { return benchChild(t, raw, loop, "raw") })
+	}, func(floor bool) childResult { return benchChild(t, raw, loop, "raw", floor) })
 	row("raw 1 GiB random", "dd oflag=direct bs=4M", ddSec, g)
+	floorRow("raw 1 GiB random", ddSec, fl)
 
 	sparse := filepath.Join(dir, "sparse.raw")
 	benchSparseFile(t, sparse, 4<<30, 512<<20)
@@ -72,39 +79,44 @@ func TestBench(t *testing.T) {
 		if out, err := exec.Command("qemu-img", append(args, sparse, q)...).CombinedOutput(); err != nil {
 			t.Fatalf("qemu-img: %v %s", err, out)
 		}
-		qSec, g := best(t, loop, func() float64 {
+		qSec, g, fl := best(t, loop, func() float64 {
 			return timeCmd(t, "qemu-img", "convert", "-n", "-t", "none", "-W", "-f", "qcow2", "-O", "raw", q, loop)
-		}, func() childResult { return benchChild(t, q, loop, "qcow2") })
+		}, func(floor bool) childResult { return benchChild(t, q, loop, "qcow2", floor) })
 		row(c.name, "qemu-img convert -t none -W (local file)", qSec, g)
+		floorRow(c.name, qSec, fl)
 	}
 }
 
 // benchRounds is how many times each side of a pair runs.
 const benchRounds = 3
 
-// best runs the reference and goipa benchRounds times, alternating, each
-// on a discarded loop device, and returns each one's fastest run (goipa's
-// peak RSS is the highest seen).
-func best(t *testing.T, loop string, ref func() float64, goipa func() childResult) (float64, childResult) {
+// best runs the reference, goipa and goipa's floor (download and checksum
+// only) benchRounds times, alternating, each write on a discarded loop
+// device, and returns each one's fastest run (goipa's peak RSS is the
+// highest seen).
+func best(t *testing.T, loop string, ref func() float64, goipa func(floor bool) childResult) (float64, childResult, childResult) {
 	prep := func() {
 		if out, err := exec.Command("blkdiscard", loop).CombinedOutput(); err != nil {
 			t.Fatalf("blkdiscard: %v %s", err, out)
 		}
 		syscall.Sync()
 	}
-	refSec, g := math.Inf(1), childResult{Seconds: math.Inf(1)}
+	refSec, g, fl := math.Inf(1), childResult{Seconds: math.Inf(1)}, childResult{Seconds: math.Inf(1)}
 	for range benchRounds {
 		prep()
 		refSec = min(refSec, ref())
 		prep()
-		r := goipa()
+		r := goipa(false)
 		rss := max(g.MaxRSS, r.MaxRSS)
 		if r.Seconds < g.Seconds {
 			g = r
 		}
 		g.MaxRSS = rss
+		if r := goipa(true); r.Seconds < fl.Seconds {
+			fl = r
+		}
 	}
-	return refSec, g
+	return refSec, g, fl
 }
 
 type childResult struct {
@@ -118,9 +130,17 @@ func row(name, ref string, refSec float64, g childResult) {
 		name, g.Seconds, float64(g.Bytes)/1e6/g.Seconds, ref, refSec, refSec/g.Seconds, g.MaxRSS/1024)
 }
 
+// floorRow prints the floor of an image: download and checksum only, and
+// the ratio it allows.
+func floorRow(name string, refSec float64, fl childResult) {
+	fmt.Printf("BENCH floor %-30s download+checksum only %6.2f s (%7.1f MB/s)  ratio ceiling %.2f (reference / floor)\n",
+		name, fl.Seconds, float64(fl.Bytes)/1e6/fl.Seconds, refSec/fl.Seconds)
+}
+
 // benchChild deploys the image from an HTTP server on 127.0.0.1 in a child
-// process, so its peak RSS is the deploy's alone.
-func benchChild(t *testing.T, image, loop, format string) childResult {
+// process, so its peak RSS is the deploy's alone; with floor, the child
+// only downloads and verifies it.
+func benchChild(t *testing.T, image, loop, format string, floor bool) childResult {
 	t.Helper()
 	f, err := os.Open(image)
 	if err != nil {
@@ -146,6 +166,9 @@ func benchChild(t *testing.T, image, loop, format string) childResult {
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestBenchChild$", "-test.v")
 	cmd.Env = append(os.Environ(), "GOIPA_BENCH_CHILD=1", "GOIPA_BENCH_URL="+srv.URL+"/img", "GOIPA_BENCH_TARGET="+loop,
 		"GOIPA_BENCH_FORMAT="+format, "GOIPA_BENCH_SHA256="+hex.EncodeToString(h.Sum(nil)))
+	if floor {
+		cmd.Env = append(cmd.Env, "GOIPA_BENCH_FLOOR=1")
+	}
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -182,15 +205,57 @@ func TestBenchChild(t *testing.T) {
 		defer trace.Stop()
 	}
 	d := &Deployer{Log: log, Download: download.Options{Retries: 2}, PermittedFormats: []string{"raw", "qcow2"}}
+	if n := os.Getenv("GOIPA_BENCH_STREAMS"); n != "" {
+		d.Download.Streams, _ = strconv.Atoi(n)
+	}
 	in := &Info{ID: "bench", URLs: []string{os.Getenv("GOIPA_BENCH_URL")}, DiskFormat: os.Getenv("GOIPA_BENCH_FORMAT"),
 		OSHashAlgo: "sha256", OSHashValue: os.Getenv("GOIPA_BENCH_SHA256")}
 	start := time.Now()
-	res, err := d.Write(context.Background(), in, os.Getenv("GOIPA_BENCH_TARGET"), "")
-	if err != nil {
-		t.Fatal(err)
+	var bytes int64
+	if os.Getenv("GOIPA_BENCH_FLOOR") != "" {
+		n, err := benchFloor(context.Background(), d, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bytes = n
+	} else {
+		res, err := d.Write(context.Background(), in, os.Getenv("GOIPA_BENCH_TARGET"), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bytes = res.Stats.Image
 	}
-	b, _ := json.Marshal(childResult{Seconds: time.Since(start).Seconds(), Bytes: res.Stats.Image})
+	b, _ := json.Marshal(childResult{Seconds: time.Since(start).Seconds(), Bytes: bytes})
 	fmt.Printf("CHILD %s\n", b)
+}
+
+// benchFloor downloads and verifies in's image into io.Discard with the
+// download options the deploy would use, and returns its size.
+func benchFloor(ctx context.Context, d *Deployer, in *Info) (int64, error) {
+	opts := d.downloadOptions(in)
+	if in.DiskFormat == string(QCOW2) {
+		opts = qcow2Download(opts)
+	}
+	v, err := download.ParseChecksum(ctx, download.ChecksumSpec{OSHashAlgo: in.OSHashAlgo, OSHashValue: in.OSHashValue,
+		ImageURL: in.URLs[0]}, opts)
+	if err != nil {
+		return 0, err
+	}
+	s, err := download.Open(ctx, opts)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	s.Hash(v.Hash())
+	n, err := io.Copy(io.Discard, s)
+	if err != nil {
+		return n, err
+	}
+	sum, err := s.Sum()
+	if err != nil {
+		return n, err
+	}
+	return n, v.Verify(sum)
 }
 
 func benchLoop(t *testing.T, backing string, size int64) string {

@@ -1,6 +1,7 @@
 package image
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -11,27 +12,40 @@ import (
 
 // streamSource serves a qcow2 reader's ReadAt calls from ONE sequential
 // download (which hashes it in file order), so a qcow2 image is fetched
-// once and verified in the same pass as the write, like a raw one. The last
-// window bytes stay in a ring: out-of-order reads within it (parallel
-// workers, metadata just behind data) cost nothing. A read further back is
-// fetched again with a Range request; a read ahead skips forward, hashing
-// what it skips. Memory is the window, whatever the image size.
+// once and verified in the same pass as the write, like a raw one. It holds
+// on to the download's own buffers for the last window bytes (no copy on
+// the way in): out-of-order reads within them (parallel workers, metadata
+// just behind data) cost nothing. A read further back is fetched again with
+// a Range request; a read ahead skips forward, hashing what it skips.
+// Memory is the window and a block, whatever the image size.
 type streamSource struct {
-	ctx  context.Context
-	s    *download.Stream
-	opts download.Options
+	ctx    context.Context
+	s      *download.Stream
+	opts   download.Options
+	window int64
 
-	mu   sync.Mutex
-	ring []byte
-	pos  int64 // stream bytes consumed (and hashed) so far
-	err  error // sticky stream error
-	back *download.ReaderAt
+	mu     sync.Mutex
+	blocks []heldBlock // in stream order, ending at pos
+	pos    int64       // stream bytes consumed (and hashed) so far
+	err    error       // sticky stream error
+	back   *download.ReaderAt
 	// refetched counts bytes read again by Range requests.
 	refetched int64
 }
 
-func newStreamSource(ctx context.Context, s *download.Stream, window int, opts download.Options) *streamSource {
-	return &streamSource{ctx: ctx, s: s, opts: opts, ring: make([]byte, window)}
+type heldBlock struct {
+	off int64
+	download.Block
+}
+
+// newStreamSource reads s, opened with opts, and keeps the last window
+// bytes of it.
+func newStreamSource(ctx context.Context, s *download.Stream, window int64, opts download.Options) *streamSource {
+	// The window spans at most window/segment+1 of s's blocks (a segment at
+	// most), and one more is taken before the oldest goes.
+	seg := cmp.Or(opts.SegmentSize, download.DefaultSegmentSize)
+	s.HoldBlocks(int((window+seg-1)/seg) + 2)
+	return &streamSource{ctx: ctx, s: s, opts: opts, window: window}
 }
 
 // ReadAt implements io.ReaderAt.
@@ -52,17 +66,21 @@ func (r *streamSource) ReadAt(p []byte, off int64) (int, error) {
 			return 0, err
 		}
 	}
-	w := int64(len(r.ring))
-	if off < r.pos-w {
+	if len(r.blocks) == 0 || off < r.blocks[0].off {
 		n, err := r.refetch(want, off)
 		if err == nil && len(want) < len(p) {
 			err = io.EOF
 		}
 		return n, err
 	}
-	for n := 0; n < len(want); {
-		at := (off + int64(n)) % w
-		n += copy(want[n:], r.ring[at:])
+	n := 0
+	for _, b := range r.blocks {
+		if at := off + int64(n); at < b.off+int64(len(b.Data)) {
+			n += copy(want[n:], b.Data[at-b.off:])
+			if n == len(want) {
+				break
+			}
+		}
 	}
 	if len(want) < len(p) {
 		return len(want), io.EOF
@@ -70,23 +88,29 @@ func (r *streamSource) ReadAt(p []byte, off int64) (int, error) {
 	return len(want), nil
 }
 
-// advance reads the stream up to offset to, through the hash and the ring.
+// advance reads the stream up to offset to (and what is left of the block
+// holding it), releasing the blocks that leave the window.
 func (r *streamSource) advance(to int64) error {
 	if r.err != nil {
 		return r.err
 	}
-	w := int64(len(r.ring))
 	for r.pos < to {
-		at := r.pos % w
-		n := min(w-at, to-r.pos)
-		// Bytes that leave the window unread still get hashed by the
-		// stream: read them in window-sized pieces.
-		m, err := io.ReadFull(r.s, r.ring[at:at+n])
-		r.pos += int64(m)
+		b, err := r.s.Next()
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
 		if err != nil {
 			r.err = fmt.Errorf("reading the image at byte %d: %w", r.pos, err)
 			return r.err
 		}
+		r.blocks = append(r.blocks, heldBlock{r.pos, b})
+		r.pos += int64(len(b.Data))
+		drop := 0
+		for drop < len(r.blocks) && r.blocks[drop].off+int64(len(r.blocks[drop].Data)) <= r.pos-r.window {
+			r.blocks[drop].Release()
+			drop++
+		}
+		r.blocks = append(r.blocks[:0], r.blocks[drop:]...)
 	}
 	return nil
 }
@@ -108,6 +132,7 @@ func (r *streamSource) refetch(p []byte, off int64) (int, error) {
 func (r *streamSource) finish() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.release()
 	if r.back != nil {
 		r.back.Close()
 	}
@@ -117,4 +142,12 @@ func (r *streamSource) finish() error {
 	n, err := io.Copy(io.Discard, r.s)
 	r.pos += n
 	return err
+}
+
+// release gives the held blocks back to the download.
+func (r *streamSource) release() {
+	for i := range r.blocks {
+		r.blocks[i].Release()
+	}
+	r.blocks = nil
 }

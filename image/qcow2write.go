@@ -10,9 +10,9 @@ import (
 	"github.com/goipa/goipa/image/qcow2"
 )
 
-// Memory for a qcow2 deploy: the download's segments, the stream window
-// and the converter's budget stay under the 64 MiB the agent allows itself
-// together with the disk writer's blocks.
+// Memory for a qcow2 deploy: the download's segments (the stream window is
+// held in segments too) and the converter's budget stay under the 64 MiB the
+// agent allows itself together with the disk writer's blocks.
 const (
 	qcow2Block   = 2 << 20
 	qcow2Segment = 2 << 20
@@ -23,9 +23,7 @@ const (
 // writeQCOW2 converts a qcow2 image to the disk straight from the download:
 // one sequential pass, hashed as it goes, with bounded memory.
 func (d *Deployer) writeQCOW2(ctx context.Context, dk *disk.Disk, info *Info, v *download.Verifier, opts download.Options) (*Result, error) {
-	if opts.SegmentSize == 0 {
-		opts.SegmentSize = qcow2Segment
-	}
+	opts = qcow2Download(opts)
 	s, err := download.Open(ctx, opts)
 	if err != nil {
 		return nil, err
@@ -77,6 +75,15 @@ func (d *Deployer) writeQCOW2(ctx context.Context, dk *disk.Disk, info *Info, v 
 	d.Log.Info("qcow2 converted", "virtual_size", img.Size(), "data", qs.DataBytes, "zero", qs.ZeroBytes,
 		"source", s.Size(), "refetched", src.refetched, "peak_buffer", qs.PeakBuffer)
 	return &Result{Stats: stats, Format: QCOW2}, nil
+}
+
+// qcow2Download is the download a qcow2 deploy makes with opts: its
+// segments are smaller than a raw deploy's, to stay in the memory budget.
+func qcow2Download(opts download.Options) download.Options {
+	if opts.SegmentSize == 0 {
+		opts.SegmentSize = qcow2Segment
+	}
+	return opts
 }
 
 // classifyConvert tells bad qcow2 metadata (an invalid image) from download

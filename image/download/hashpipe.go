@@ -7,15 +7,21 @@ import (
 
 // hashPipe feeds a hash on its own goroutine, so that hashing (about
 // 1.5 GB/s for SHA-256 on one core) overlaps the download and the write
-// instead of adding to them. Memory is hashPipeChunks × hashPipeChunk,
-// allocated as needed.
+// instead of adding to them. Copies take hashPipeChunks × hashPipeChunk of
+// memory, allocated as needed; held buffers are hashed where they are.
 type hashPipe struct {
 	h     hash.Hash
-	ch    chan []byte
+	ch    chan heldBytes
 	pool  chan []byte
 	done  chan struct{}
 	once  sync.Once
 	alloc int
+}
+
+// heldBytes are bytes to hash and what to call once they are hashed.
+type heldBytes struct {
+	b    []byte
+	done func()
 }
 
 const (
@@ -24,12 +30,12 @@ const (
 )
 
 func newHashPipe(h hash.Hash) *hashPipe {
-	p := &hashPipe{h: h, ch: make(chan []byte, hashPipeChunks), pool: make(chan []byte, hashPipeChunks), done: make(chan struct{})}
+	p := &hashPipe{h: h, ch: make(chan heldBytes, hashPipeChunks), pool: make(chan []byte, hashPipeChunks), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
-		for b := range p.ch {
-			p.h.Write(b)
-			p.pool <- b[:cap(b)]
+		for hb := range p.ch {
+			p.h.Write(hb.b)
+			hb.done()
 		}
 	}()
 	return p
@@ -46,9 +52,15 @@ func (p *hashPipe) Write(b []byte) {
 			buf = <-p.pool
 		}
 		c := copy(buf, b)
-		p.ch <- buf[:c]
+		p.ch <- heldBytes{buf[:c], func() { p.pool <- buf }}
 		b = b[c:]
 	}
+}
+
+// WriteHeld queues b itself for hashing and calls done once it is hashed;
+// b must not change until then.
+func (p *hashPipe) WriteHeld(b []byte, done func()) {
+	p.ch <- heldBytes{b, done}
 }
 
 // Close waits for everything written to be hashed and stops the goroutine;

@@ -59,9 +59,10 @@ type segment struct {
 
 func newParallel(s *Stream, first io.ReadCloser) *parallel {
 	o := s.f.o
-	// Streams buffers being fetched, one being delivered, and slack for a
-	// hash or a BlockWriter holding on to delivered ones.
-	nbuf := o.Streams + 4
+	// Streams buffers being fetched, one being delivered, slack for a hash
+	// or a BlockWriter holding on to delivered ones, and the blocks the
+	// caller of Next keeps.
+	nbuf := o.Streams + 4 + s.held
 	p := &parallel{
 		f: s.f.sub(s.r.url()), size: s.size, seg: o.SegmentSize, validator: s.validator, h: s.h,
 		resumes: &s.resumes, first: first,
@@ -216,8 +217,8 @@ func (p *parallel) peek() ([]byte, error) {
 	return p.cur.buf[p.pos:], nil
 }
 
-// hold takes a hold on the current segment's buffer for a BlockWriter;
-// release gives it back.
+// hold takes a hold on the current segment's buffer for a BlockWriter or a
+// Block; release gives it back.
 func (p *parallel) hold() *segment {
 	p.cur.refs.Add(1)
 	return p.cur

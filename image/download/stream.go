@@ -31,6 +31,9 @@ type Stream struct {
 	par     *parallel // the parallel fetch, while it runs
 	parDone bool      // the parallel fetch was decided on
 	wbuf    []byte    // WriteTo's buffer for one connection
+	held    int       // blocks from Next the caller keeps at once, see HoldBlocks
+	bufs    chan []byte
+	nbufs   int // Next's buffers for one connection allocated so far
 
 	body    io.ReadCloser
 	gotData bool // body delivered bytes
@@ -181,6 +184,87 @@ func (s *Stream) Read(p []byte) (int, error) {
 		s.hp.Write(p[:n])
 	}
 	return n, err
+}
+
+// Block is a piece of the image that its caller holds until Release.
+type Block struct {
+	Data    []byte
+	release func()
+}
+
+// Release hands the block's buffer back to the Stream, which may then
+// reuse it: Data must not be used after.
+func (b *Block) Release() {
+	if b.release != nil {
+		b.release()
+		b.release = nil
+	}
+}
+
+// HoldBlocks tells the Stream that its caller keeps up to n blocks from
+// Next at once (counting the one Next is about to return), so that it
+// buffers that many more and the download goes on meanwhile. Call it before
+// the first Read or Next. A caller holding more stalls the download until
+// it releases some.
+func (s *Stream) HoldBlocks(n int) { s.held = n }
+
+// Next returns the image's next bytes in a Block, io.EOF (and no block)
+// after the last, like Read. A parallel fetch's segment is passed on
+// without a copy; from one connection, Next reads into a buffer of the
+// Stream's, of SegmentSize bytes, and hashes it there.
+func (s *Stream) Next() (Block, error) {
+	if s.err != nil {
+		return Block{}, s.err
+	}
+	if b := s.segment(); b != nil {
+		par := s.par
+		sg := par.hold()
+		s.delivered(len(b))
+		return Block{Data: b, release: func() { par.release(sg) }}, nil
+	}
+	if s.err != nil {
+		return Block{}, s.err
+	}
+	buf := s.blockBuffer()
+	n := 0
+	var err error
+	for n < len(buf) && err == nil {
+		var k int
+		k, err = s.readOne(buf[n:])
+		n += k
+	}
+	if err != nil && (err != io.EOF || n == 0) {
+		s.bufs <- buf
+		return Block{}, err
+	}
+	var refs atomic.Int32
+	refs.Store(1)
+	release := func() {
+		if refs.Add(-1) == 0 {
+			s.bufs <- buf // never blocks: the buffer came from bufs
+		}
+	}
+	if s.h != nil {
+		if s.hp == nil {
+			s.hp = newHashPipe(s.h)
+		}
+		refs.Add(1)
+		s.hp.WriteHeld(buf[:n], release)
+	}
+	return Block{Data: buf[:n], release: release}, nil
+}
+
+// blockBuffer returns a free buffer for Next from one connection: the
+// caller's blocks and the hash's backlog each have their own share.
+func (s *Stream) blockBuffer() []byte {
+	if s.bufs == nil {
+		s.bufs = make(chan []byte, max(s.held, 1)+hashPipeChunks)
+	}
+	if s.nbufs < cap(s.bufs) && len(s.bufs) == 0 {
+		s.nbufs++
+		return make([]byte, s.f.o.SegmentSize)
+	}
+	return <-s.bufs
 }
 
 // BlockWriter is a writer that may keep using a buffer after WriteBlock
