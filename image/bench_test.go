@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
 	"strconv"
@@ -62,10 +63,10 @@ func TestBench(t *testing.T) {
 
 	raw := filepath.Join(dir, "random.raw")
 	benchRandomFile(t, raw, 1<<30)
-	ddSec, g, fl := best(t, loop, func() float64 {
+	ddSec, ddCPU, g, fl := best(t, loop, func() float64 {
 		return timeCmd(t, "dd", "if="+raw, "of="+loop, "bs=4M", "oflag=direct", "conv=fsync", "status=none")
 	}, func(floor bool) childResult { return benchChild(t, raw, loop, "raw", floor) })
-	row("raw 1 GiB random", "dd oflag=direct bs=4M", ddSec, g)
+	row("raw 1 GiB random", "dd oflag=direct bs=4M", ddSec, ddCPU, g)
 	floorRow("raw 1 GiB random", ddSec, fl)
 
 	sparse := filepath.Join(dir, "sparse.raw")
@@ -79,10 +80,10 @@ func TestBench(t *testing.T) {
 		if out, err := exec.Command("qemu-img", append(args, sparse, q)...).CombinedOutput(); err != nil {
 			t.Fatalf("qemu-img: %v %s", err, out)
 		}
-		qSec, g, fl := best(t, loop, func() float64 {
+		qSec, qCPU, g, fl := best(t, loop, func() float64 {
 			return timeCmd(t, "qemu-img", "convert", "-n", "-t", "none", "-W", "-f", "qcow2", "-O", "raw", q, loop)
 		}, func(floor bool) childResult { return benchChild(t, q, loop, "qcow2", floor) })
-		row(c.name, "qemu-img convert -t none -W (local file)", qSec, g)
+		row(c.name, "qemu-img convert -t none -W (local file)", qSec, qCPU, g)
 		floorRow(c.name, qSec, fl)
 	}
 }
@@ -94,17 +95,20 @@ const benchRounds = 3
 // only) benchRounds times, alternating, each write on a discarded loop
 // device, and returns each one's fastest run (goipa's peak RSS is the
 // highest seen).
-func best(t *testing.T, loop string, ref func() float64, goipa func(floor bool) childResult) (float64, childResult, childResult) {
+func best(t *testing.T, loop string, ref func() float64, goipa func(floor bool) childResult) (refSec, refCPU float64, g, fl childResult) {
 	prep := func() {
 		if out, err := exec.Command("blkdiscard", loop).CombinedOutput(); err != nil {
 			t.Fatalf("blkdiscard: %v %s", err, out)
 		}
 		syscall.Sync()
 	}
-	refSec, g, fl := math.Inf(1), childResult{Seconds: math.Inf(1)}, childResult{Seconds: math.Inf(1)}
+	refSec, g, fl = math.Inf(1), childResult{Seconds: math.Inf(1)}, childResult{Seconds: math.Inf(1)}
 	for range benchRounds {
 		prep()
-		refSec = min(refSec, ref())
+		busy := machineBusy(t)
+		if sec := ref(); sec < refSec {
+			refSec, refCPU = sec, machineBusy(t)-busy
+		}
 		prep()
 		r := goipa(false)
 		rss := max(g.MaxRSS, r.MaxRSS)
@@ -116,25 +120,53 @@ func best(t *testing.T, loop string, ref func() float64, goipa func(floor bool) 
 			fl = r
 		}
 	}
-	return refSec, g, fl
+	return refSec, refCPU, g, fl
 }
 
 type childResult struct {
 	Seconds float64 `json:"seconds"`
 	Bytes   int64   `json:"bytes"`
-	MaxRSS  int64   // KiB, from the parent's rusage
+	// CPU is how long the machine's CPUs were busy during the deploy: the
+	// agent, the image server and the kernel (TCP, the loop device).
+	CPU    float64 `json:"cpu"`
+	MaxRSS int64   // KiB, from the parent's rusage
 }
 
-func row(name, ref string, refSec float64, g childResult) {
-	fmt.Printf("BENCH %-30s goipa %6.2f s (%7.1f MB/s)  %s %6.2f s  ratio %.2f  goipa peak RSS %d MiB\n",
-		name, g.Seconds, float64(g.Bytes)/1e6/g.Seconds, ref, refSec, refSec/g.Seconds, g.MaxRSS/1024)
+// row prints a pair and the CPU each side kept the machine busy: on a
+// machine of n cores no side can finish faster than its CPU ÷ n.
+func row(name, ref string, refSec, refCPU float64, g childResult) {
+	fmt.Printf("BENCH %-30s goipa %6.2f s (%7.1f MB/s)  %s %6.2f s  ratio %.2f  goipa peak RSS %d MiB  machine CPU goipa %.2f s, reference %.2f s (%d cores)\n",
+		name, g.Seconds, float64(g.Bytes)/1e6/g.Seconds, ref, refSec, refSec/g.Seconds, g.MaxRSS/1024, g.CPU, refCPU, runtime.NumCPU())
+}
+
+// machineBusy is how long the machine's CPUs have been busy so far (not
+// idle, not waiting for I/O), from /proc/stat in USER_HZ ticks.
+func machineBusy(t testing.TB) float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal …
+	if len(f) < 9 || f[0] != "cpu" {
+		t.Fatalf("/proc/stat: %q", line)
+	}
+	var busy float64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} {
+		v, err := strconv.ParseFloat(f[i], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		busy += v
+	}
+	return busy / 100
 }
 
 // floorRow prints the floor of an image: download and checksum only, and
 // the ratio it allows.
 func floorRow(name string, refSec float64, fl childResult) {
-	fmt.Printf("BENCH floor %-30s download+checksum only %6.2f s (%7.1f MB/s)  ratio ceiling %.2f (reference / floor)\n",
-		name, fl.Seconds, float64(fl.Bytes)/1e6/fl.Seconds, refSec/fl.Seconds)
+	fmt.Printf("BENCH floor %-30s download+checksum only %6.2f s (%7.1f MB/s)  ratio ceiling %.2f (reference / floor)  machine CPU %.2f s\n",
+		name, fl.Seconds, float64(fl.Bytes)/1e6/fl.Seconds, refSec/fl.Seconds, fl.CPU)
 }
 
 // benchChild deploys the image from an HTTP server on 127.0.0.1 in a child
@@ -210,7 +242,7 @@ func TestBenchChild(t *testing.T) {
 	}
 	in := &Info{ID: "bench", URLs: []string{os.Getenv("GOIPA_BENCH_URL")}, DiskFormat: os.Getenv("GOIPA_BENCH_FORMAT"),
 		OSHashAlgo: "sha256", OSHashValue: os.Getenv("GOIPA_BENCH_SHA256")}
-	start := time.Now()
+	start, busy := time.Now(), machineBusy(t)
 	var bytes int64
 	if os.Getenv("GOIPA_BENCH_FLOOR") != "" {
 		n, err := benchFloor(context.Background(), d, in)
@@ -225,7 +257,7 @@ func TestBenchChild(t *testing.T) {
 		}
 		bytes = res.Stats.Image
 	}
-	b, _ := json.Marshal(childResult{Seconds: time.Since(start).Seconds(), Bytes: bytes})
+	b, _ := json.Marshal(childResult{Seconds: time.Since(start).Seconds(), Bytes: bytes, CPU: machineBusy(t) - busy})
 	fmt.Printf("CHILD %s\n", b)
 }
 
