@@ -327,8 +327,10 @@ func (a *Agent) newDeployer() (*image.Deployer, error) {
 func applyLookup(d *image.Deployer, b *image.Bootloader, c ironic.Config) {
 	var raw map[string]json.RawMessage
 	_ = json.Unmarshal(c.Raw, &raw)
-	if _, ok := raw["enable_bios_bootloader_install"]; ok {
-		b.GrubInstall.Store(c.EnableBIOSBootloaderInstall)
+	// As in IPA, Ironic can allow the image's grub but not forbid what the
+	// agent's own configuration allows.
+	if c.EnableBIOSBootloaderInstall {
+		b.GrubInstall.Store(true)
 	}
 	if _, ok := raw["agent_md5_checksum_enable"]; ok {
 		d.MD5Enabled = c.AgentMD5ChecksumEnable

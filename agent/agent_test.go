@@ -308,8 +308,8 @@ func TestInspectionThenLookupByUUID(t *testing.T) {
 }
 
 // TestApplyLookup: the image settings Ironic sends at lookup replace the
-// agent's own; a key an older Ironic does not send (21.4 sends no
-// enable_bios_bootloader_install) keeps the agent's configuration.
+// agent's own, and a key an older Ironic does not send keeps the agent's;
+// enable_bios_bootloader_install can only enable, as in IPA.
 func TestApplyLookup(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -320,7 +320,8 @@ func TestApplyLookup(t *testing.T) {
 	}{
 		{"old Ironic keeps the agent's settings", `{"heartbeat_timeout": 300}`, true, true, true},
 		{"Ironic enables grub", `{"enable_bios_bootloader_install": true, "agent_md5_checksum_enable": false}`, false, true, false},
-		{"Ironic disables grub", `{"enable_bios_bootloader_install": false}`, true, false, true},
+		{"Ironic's false keeps the agent's true", `{"enable_bios_bootloader_install": false}`, true, true, true},
+		{"both false", `{"enable_bios_bootloader_install": false}`, false, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c ironic.Config

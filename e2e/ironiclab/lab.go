@@ -40,6 +40,10 @@ type Options struct {
 	// Inspector also runs ironic-inspector (InspectorBinary) and enables
 	// the inspector inspect interface; the test skips without it.
 	Inspector bool
+	// BIOSBootloaderInstall is [agent]enable_bios_bootloader_install, which
+	// Ironic sends at lookup (Debian's 21.4 defaults it to true; here it is
+	// false unless set).
+	BIOSBootloaderInstall bool
 }
 
 // Lab is a running Ironic.
@@ -333,6 +337,7 @@ post_deploy_get_power_state_retries = 2
 post_deploy_get_power_state_retry_interval = 2
 command_timeout = 60
 require_tls = {{.Opts.RequireTLS}}
+enable_bios_bootloader_install = {{.Opts.BIOSBootloaderInstall}}
 certificates_path = {{.Dir}}/certs
 
 [dhcp]
