@@ -24,9 +24,9 @@ import (
 	"github.com/goipa/goipa/internal/runner"
 )
 
-// Bootloader installs UEFI boot entries for a deployed whole-disk image, as
-// IPA's image.install_bootloader does with efibootmgr; goipa writes the
-// variables itself, through efivarfs under EFIRoot.
+// Bootloader is IPA's image.install_bootloader: UEFI boot entries for what
+// the deployed disk's ESP holds, written through efivarfs under EFIRoot
+// (IPA runs efibootmgr), and for a partition image its own GRUB (grub.go).
 type Bootloader struct {
 	// EFIRoot is /sys/firmware/efi: the node booted UEFI when it exists.
 	// Its efivars directory holds the boot entries.
