@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/diskfs/go-diskfs/partition/gpt"
+
 	"github.com/goipa/goipa/internal/runner"
 	"github.com/goipa/goipa/raid/mdadm"
 )
