@@ -23,21 +23,13 @@ import (
 // UUIDs get_partition_uuids gave it, runs the image's GRUB and adds the NVRAM
 // entry; the machine then boots the disk into the image's kernel.
 func TestRealIronicPartitionImage(t *testing.T) {
-	if _, err := os.Stat(qemu.OVMFCode); err != nil {
-		t.Skipf("%v: %v", qemu.ErrNoOVMF, err)
-	}
+	qemu.NeedOVMF(t)
+	kernel := qemu.BzImage(t)
 	w := newWorld(t, ironiclab.Options{})
-	kernel := bzImage(t, w.kernel)
 	img := qemu.NewGrubImage(t, kernel)
 	url, sum := w.publish(t, "root.qcow2", img.Data)
-	target := qemu.SparseDisk(t, 2<<30)
-	nvram, err := qemu.NewUEFIVars(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	disks := []qemu.Disk{{Path: target, Serial: "target"}}
-	m := w.enroll(t, ironiclab.NodeSpec{BootMode: "uefi", RootDevice: map[string]any{"serial": "target"}}, disks)
-	m.vm.Kernel, m.vm.UEFI, m.vm.UEFIVars = kernel, true, nvram
+	disks := []qemu.Disk{{Path: qemu.SparseDisk(t, 2<<30), Serial: "target"}}
+	m, nvram := w.enrollUEFI(t, kernel, ironiclab.NodeSpec{RootDevice: map[string]any{"serial": "target"}}, disks)
 	m.vm.Initrd = withAgentConfig(t, w.initrd, "[DEFAULT]\nenable_bios_bootloader_install = true\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()

@@ -56,16 +56,19 @@ func uefiDiskImage(t *testing.T, kernel string) []byte {
 	return b
 }
 
-// bzImage is the EFI-stub kernel next to GOIPA_KERNEL (make kernel builds
-// out/goipa.kernel beside out/goipa.vmlinux): OVMF cannot start a PVH
-// vmlinux.
-func bzImage(t *testing.T, vmlinux string) string {
+// enrollUEFI enrolls a boot_mode:uefi node whose ramdisk boots kernel (a
+// bzImage: OVMF cannot start a PVH vmlinux) under OVMF, and returns it with
+// its NVRAM file, which the deployed disk later boots with.
+func (w *world) enrollUEFI(t *testing.T, kernel string, spec ironiclab.NodeSpec, disks []qemu.Disk) (*baremetal, string) {
 	t.Helper()
-	p := filepath.Join(filepath.Dir(vmlinux), "goipa.kernel")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("UEFI needs the bzImage: %v (make kernel)", err)
+	nvram, err := qemu.NewUEFIVars(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
-	return p
+	spec.BootMode = "uefi"
+	m := w.enroll(t, spec, disks)
+	m.vm.Kernel, m.vm.UEFI, m.vm.UEFIVars = kernel, true, nvram
+	return m, nvram
 }
 
 // TestRealIronicUEFI deploys a UEFI whole-disk image to a node with
@@ -74,21 +77,14 @@ func bzImage(t *testing.T, vmlinux string) string {
 // image's loader to the machine's NVRAM. The machine is then booted from
 // the deployed disk with that NVRAM and must start the entry.
 func TestRealIronicUEFI(t *testing.T) {
-	if _, err := os.Stat(qemu.OVMFCode); err != nil {
-		t.Skipf("%v: %v", qemu.ErrNoOVMF, err)
-	}
+	qemu.NeedOVMF(t)
+	kernel := qemu.BzImage(t)
 	w := newWorld(t, ironiclab.Options{})
-	kernel := bzImage(t, w.kernel)
 	img := uefiDiskImage(t, kernel)
 	url, sum := w.publish(t, "uefi.raw", img)
 	target := qemu.SparseDisk(t, 1<<30)
-	nvram, err := qemu.NewUEFIVars(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := w.enroll(t, ironiclab.NodeSpec{BootMode: "uefi", RootDevice: map[string]any{"serial": "target"}},
+	m, nvram := w.enrollUEFI(t, kernel, ironiclab.NodeSpec{RootDevice: map[string]any{"serial": "target"}},
 		[]qemu.Disk{{Path: target, Serial: "target"}})
-	m.vm.Kernel, m.vm.UEFI, m.vm.UEFIVars = kernel, true, nvram
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -129,20 +125,13 @@ func firmwareBootLine(ctx context.Context, t *testing.T, vm *qemu.VM) string {
 // plain FAT partition to the firmware) and adds one NVRAM entry per
 // member. The machine then boots from the disks through such an entry.
 func TestRealIronicUEFISoftwareRAID(t *testing.T) {
-	if _, err := os.Stat(qemu.OVMFCode); err != nil {
-		t.Skipf("%v: %v", qemu.ErrNoOVMF, err)
-	}
+	qemu.NeedOVMF(t)
+	kernel := qemu.BzImage(t)
 	w := newWorld(t, ironiclab.Options{})
-	kernel := bzImage(t, w.kernel)
 	img := uefiDiskImage(t, kernel)
 	url, sum := w.publish(t, "uefi.raw", img)
 	a, b := qemu.SparseDisk(t, 2<<30), qemu.SparseDisk(t, 2<<30)
-	nvram, err := qemu.NewUEFIVars(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := w.enroll(t, ironiclab.NodeSpec{BootMode: "uefi"}, []qemu.Disk{{Path: a, Serial: "raid-a"}, {Path: b, Serial: "raid-b"}})
-	m.vm.Kernel, m.vm.UEFI, m.vm.UEFIVars = kernel, true, nvram
+	m, nvram := w.enrollUEFI(t, kernel, ironiclab.NodeSpec{}, []qemu.Disk{{Path: a, Serial: "raid-a"}, {Path: b, Serial: "raid-b"}})
 	raid := map[string]any{"logical_disks": []any{map[string]any{"raid_level": "1", "size_gb": 1, "controller": "software",
 		"is_root_volume": true, "volume_name": "root",
 		"physical_disks": []any{map[string]any{"serial": "raid-a"}, map[string]any{"serial": "raid-b"}}}}}

@@ -2,8 +2,6 @@ package qemu
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,17 +18,12 @@ import (
 // start the image's kernel with the deployed root's UUID.
 func TestPartitionImageGrub(t *testing.T) {
 	kernel, initrd := Images(t)
-	bz := filepath.Join(filepath.Dir(kernel), "goipa.kernel")
-	if _, err := os.Stat(bz); err != nil {
-		t.Skipf("UEFI needs the bzImage: %v (make kernel)", err)
-	}
+	bz := BzImage(t)
 	img := NewGrubImage(t, bz)
 	for _, mode := range []string{"uefi", "bios"} {
 		t.Run(mode, func(t *testing.T) {
 			if mode == "uefi" {
-				if _, err := os.Stat(OVMFCode); err != nil {
-					t.Skipf("%v: %v", ErrNoOVMF, err)
-				}
+				NeedOVMF(t)
 			}
 			t.Parallel()
 			l := newLab(t, map[string]any{"root_device": map[string]any{"serial": "target"}})

@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -27,4 +28,17 @@ func Images(t testing.TB) (kernel, initrd string) {
 		}
 	}
 	return kernel, initrd
+}
+
+// BzImage returns the EFI-stub kernel next to the one KernelEnv names
+// (make kernel builds out/goipa.kernel beside out/goipa.vmlinux), which OVMF
+// can start and GRUB can load, or skips the test without it.
+func BzImage(t testing.TB) string {
+	t.Helper()
+	kernel, _ := Images(t)
+	p := filepath.Join(filepath.Dir(kernel), "goipa.kernel")
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("qemu: the bzImage: %v (make kernel)", err)
+	}
+	return p
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"testing"
 )
 
 // OVMF, from Debian's ovmf package: the firmware code (read-only) and the
@@ -16,6 +17,14 @@ const (
 
 // ErrNoOVMF reports that UEFI was asked for without OVMF installed.
 var ErrNoOVMF = errors.New("qemu: UEFI needs OVMF (apt-get install ovmf)")
+
+// NeedOVMF skips the test on a machine without OVMF.
+func NeedOVMF(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat(OVMFCode); err != nil {
+		t.Skipf("%v: %v", ErrNoOVMF, err)
+	}
+}
 
 // NewUEFIVars copies OVMF's empty variable store into dir: a machine's
 // NVRAM, which keeps boot entries across the VMs given it as UEFIVars.

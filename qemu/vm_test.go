@@ -3,7 +3,6 @@ package qemu
 import (
 	"context"
 	"errors"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -98,9 +97,7 @@ func argValues(args []string, flag string) []string {
 }
 
 func TestArgsUEFI(t *testing.T) {
-	if _, err := os.Stat(OVMFCode); err != nil {
-		t.Skip(err)
-	}
+	NeedOVMF(t)
 	vars, err := NewUEFIVars(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
