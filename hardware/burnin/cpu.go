@@ -9,9 +9,6 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -96,46 +93,33 @@ func CPU(ctx context.Context, o CPUOptions) (CPUResult, error) {
 		workers = len(cpus)
 	}
 	want := map[string][]byte{"sha256": mustHex(shaAnswer), "matrix": matrixKernel()}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	deadline := time.Now().Add(o.Timeout)
-	var rounds atomic.Int64
-	var wg sync.WaitGroup
-	begin := time.Now()
-	for w := range workers {
+	res := CPUResult{Workers: workers}
+	var err error
+	res.Rounds, res.Seconds, err = runWorkers(ctx, workers, o.Timeout, func(w int, next func() bool) error {
 		cpu := cpus[w%len(cpus)]
-		wg.Go(func() {
-			// The thread stays locked: it ends with the goroutine rather
-			// than going back to the scheduler pinned to one CPU.
-			runtime.LockOSThread()
-			var set unix.CPUSet
-			set.Set(cpu)
-			_ = unix.SchedSetaffinity(0, &set) // best effort: the check still runs unpinned
-			for round := 1; ; round++ {
-				for _, k := range kernels {
-					got := k.run()
-					if o.fault != nil {
-						o.fault(w, k.name, got)
-					}
-					if !bytes.Equal(got, want[k.name]) {
-						cancel(fmt.Errorf("%w: worker %d on CPU %d: %s kernel answered %x, want %x (round %d)",
-							ErrMismatch, w, cpu, k.name, got, want[k.name], round))
-						return
-					}
+		// The thread stays locked: it ends with the goroutine rather than
+		// going back to the scheduler pinned to one CPU.
+		runtime.LockOSThread()
+		var set unix.CPUSet
+		set.Set(cpu)
+		_ = unix.SchedSetaffinity(0, &set) // best effort: the check still runs unpinned
+		for round := 1; ; round++ {
+			for _, k := range kernels {
+				got := k.run()
+				if o.fault != nil {
+					o.fault(w, k.name, got)
 				}
-				rounds.Add(1)
-				if ctx.Err() != nil || time.Now().After(deadline) {
-					return
+				if !bytes.Equal(got, want[k.name]) {
+					return fmt.Errorf("%w: worker %d on CPU %d: %s kernel answered %x, want %x (round %d)",
+						ErrMismatch, w, cpu, k.name, got, want[k.name], round)
 				}
 			}
-		})
-	}
-	wg.Wait()
-	res := CPUResult{Workers: workers, Rounds: rounds.Load(), Seconds: time.Since(begin).Seconds()}
-	if err := context.Cause(ctx); err != nil {
-		return res, err
-	}
-	return res, nil
+			if !next() {
+				return nil
+			}
+		}
+	})
+	return res, err
 }
 
 // usableCPUs lists the CPUs this process may run on.

@@ -8,9 +8,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -60,28 +57,13 @@ func Memory(ctx context.Context, o MemoryOptions) (MemoryResult, error) {
 	}
 	res.Bytes = per * int64(workers)
 
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	deadline := time.Now().Add(o.Timeout)
-	var rounds atomic.Int64
-	var wg sync.WaitGroup
-	begin := time.Now()
-	for w := range workers {
-		wg.Go(func() {
-			if err := memWorker(ctx, w, per, deadline, &rounds, o.fault); err != nil {
-				cancel(err)
-			}
-		})
-	}
-	wg.Wait()
-	res.Rounds, res.Seconds = rounds.Load(), time.Since(begin).Seconds()
-	if err := context.Cause(ctx); err != nil {
-		return res, err
-	}
-	return res, nil
+	res.Rounds, res.Seconds, err = runWorkers(ctx, workers, o.Timeout, func(w int, next func() bool) error {
+		return memWorker(w, per, next, o.fault)
+	})
+	return res, err
 }
 
-func memWorker(ctx context.Context, w int, size int64, deadline time.Time, rounds *atomic.Int64, fault func(int, []byte)) error {
+func memWorker(w int, size int64, next func() bool, fault func(int, []byte)) error {
 	// Outside the Go heap, so it goes back to the kernel at once.
 	region, err := unix.Mmap(-1, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
@@ -108,8 +90,7 @@ func memWorker(ctx context.Context, w int, size int64, deadline time.Time, round
 				return fmt.Errorf("worker %d, round %d: %w", w, round, err)
 			}
 		}
-		rounds.Add(1)
-		if ctx.Err() != nil || time.Now().After(deadline) {
+		if !next() {
 			return nil
 		}
 	}
