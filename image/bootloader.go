@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"strings"
 	"sync/atomic"
-	"unicode/utf16"
 
 	"golang.org/x/sys/unix"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/goipa/goipa/image/disk"
 	"github.com/goipa/goipa/image/uefi"
 	"github.com/goipa/goipa/internal/runner"
+	"github.com/goipa/goipa/internal/utf16le"
 )
 
 // Bootloader is IPA's image.install_bootloader: UEFI boot entries for what
@@ -422,12 +422,7 @@ func efiPath(p string) string { return `\` + strings.ReplaceAll(p, "/", `\`) }
 
 // decodeUTF16 reads a BOOTX64.CSV: UTF-16LE with a byte order mark.
 func decodeUTF16(b []byte) string {
-	b = bytes.TrimPrefix(b, []byte{0xff, 0xfe})
-	u := make([]uint16, len(b)/2)
-	for i := range u {
-		u[i] = uint16(b[2*i]) | uint16(b[2*i+1])<<8
-	}
-	return strings.ReplaceAll(string(utf16.Decode(u)), "\r", "")
+	return strings.ReplaceAll(utf16le.Decode(bytes.TrimPrefix(b, []byte{0xff, 0xfe})), "\r", "")
 }
 
 func mountVFAT(dev string) (fs.FS, func(), error) {

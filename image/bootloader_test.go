@@ -18,7 +18,8 @@ import (
 	"github.com/goipa/goipa/image/uefi"
 )
 
-func utf16le(s string) []byte {
+// bootCSV is s as a BOOTX64.CSV holds it: UTF-16LE after a byte order mark.
+func bootCSV(s string) []byte {
 	b := []byte{0xff, 0xfe}
 	for _, r := range utf16.Encode([]rune(s)) {
 		b = binary.LittleEndian.AppendUint16(b, r)
@@ -33,7 +34,7 @@ func TestFindLoaders(t *testing.T) {
 		want []loader
 	}{
 		{"csv", fstest.MapFS{
-			"EFI/debian/BOOTX64.CSV": {Data: utf16le("shimx64.efi,debian,,This is the boot entry for debian\r\n")},
+			"EFI/debian/BOOTX64.CSV": {Data: bootCSV("shimx64.efi,debian,,This is the boot entry for debian\r\n")},
 			"EFI/debian/shimx64.efi": {},
 			"EFI/BOOT/BOOTX64.EFI":   {},
 		}, []loader{{`\EFI\debian\shimx64.efi`, "debian"}}},
@@ -141,7 +142,7 @@ func TestInstallUEFI(t *testing.T) {
 	b := &Bootloader{EFIRoot: root, Disk: disk.Options{AllowFile: true},
 		Mount: func(dev string) (fs.FS, func(), error) {
 			mounted = dev
-			return fstest.MapFS{"EFI/debian/BOOTX64.CSV": {Data: utf16le("shimx64.efi,debian,,x\n")}}, func() {}, nil
+			return fstest.MapFS{"EFI/debian/BOOTX64.CSV": {Data: bootCSV("shimx64.efi,debian,,x\n")}}, func() {}, nil
 		}}
 	if _, err := b.Install(context.Background(), dev, BootloaderParams{TargetBootMode: "uefi"}); err != nil {
 		t.Fatal(err)

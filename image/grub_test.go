@@ -305,7 +305,7 @@ func TestInstallGrubPreservedEFI(t *testing.T) {
 		"usr/sbin/grub2-mkconfig":          "#!",
 		"boot/efi/EFI/centos/shimx64.efi":  "shim",
 		"boot/efi/EFI/centos/grubx64.efi":  "grub",
-		"boot/efi/EFI/centos/BOOTX64.CSV":  string(utf16le("shimx64.efi,CentOS Stream,,This is the boot entry for CentOS\n")),
+		"boot/efi/EFI/centos/BOOTX64.CSV":  string(bootCSV("shimx64.efi,CentOS Stream,,This is the boot entry for CentOS\n")),
 		"boot/efi/EFI/BOOT/BOOTX64.EFI":    "shim",
 		"boot/grub2/grubenv":               "# GRUB Environment Block",
 		"boot/efi/EFI/centos/grub.cfg.old": "old",

@@ -1,7 +1,6 @@
 package disk
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -9,7 +8,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"strings"
-	"unicode/utf16"
+
+	"github.com/goipa/goipa/internal/utf16le"
 )
 
 // GPT header fields (UEFI spec 2.10 §5.3.2); all little-endian.
@@ -304,7 +304,7 @@ func (g *gpt) partitions(d *Disk) []Partition {
 			Size:     int64(last-first+1) * ss,
 			Type:     typ,
 			PartUUID: guidString(e[16:32]),
-			Name:     decodeName(e[gptNameOff : gptNameOff+gptNameBytes]),
+			Name:     utf16le.Decode(e[gptNameOff : gptNameOff+gptNameBytes]),
 			ESP:      typ == gptTypeESP,
 			Device:   d.partitionDevice(i + 1),
 		})
@@ -334,7 +334,7 @@ func (d *Disk) addGPTPartition(g *gpt, first, last uint64, typ, name string) (in
 	e[16+8] = e[16+8]&0x3f | 0x80 // RFC 4122 variant
 	binary.LittleEndian.PutUint64(e[32:], first)
 	binary.LittleEndian.PutUint64(e[40:], last)
-	copy(e[gptNameOff:gptNameOff+gptNameBytes], encodeName(name))
+	copy(e[gptNameOff:gptNameOff+gptNameBytes], utf16le.Encode(name))
 	if err := d.writeGPT(g); err != nil {
 		return 0, err
 	}
@@ -359,26 +359,6 @@ func guidBytes(s string) []byte {
 	le.PutUint16(b[6:], be.Uint16(raw[6:]))
 	copy(b[8:], raw[8:])
 	return b
-}
-
-func decodeName(b []byte) string {
-	u := make([]uint16, 0, len(b)/2)
-	for i := 0; i+1 < len(b); i += 2 {
-		c := binary.LittleEndian.Uint16(b[i:])
-		if c == 0 {
-			break
-		}
-		u = append(u, c)
-	}
-	return string(utf16.Decode(u))
-}
-
-func encodeName(s string) []byte {
-	var b bytes.Buffer
-	for _, c := range utf16.Encode([]rune(s)) {
-		binary.Write(&b, binary.LittleEndian, c)
-	}
-	return b.Bytes()
 }
 
 func isZeroBytes(b []byte) bool {

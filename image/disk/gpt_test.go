@@ -185,7 +185,4 @@ func TestGUIDRoundTrip(t *testing.T) {
 			t.Errorf("guidString(guidBytes(%s)) = %s", g, got)
 		}
 	}
-	if got := decodeName(append(encodeName("config-2"), 0, 0, 'x', 0)); got != "config-2" {
-		t.Errorf("name round trip = %q", got)
-	}
 }

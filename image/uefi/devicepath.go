@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf16"
+
+	"github.com/goipa/goipa/internal/utf16le"
 )
 
 // ErrBadDevicePath is returned for a device path whose nodes overrun the
@@ -88,26 +89,7 @@ func FilePath(path string) Node {
 }
 
 // encodeUCS2 is s as NUL-terminated UTF-16LE.
-func encodeUCS2(s string) []byte {
-	var b []byte
-	for _, u := range utf16.Encode([]rune(s)) {
-		b = binary.LittleEndian.AppendUint16(b, u)
-	}
-	return append(b, 0, 0)
-}
-
-// decodeUCS2 reads UTF-16LE up to the first NUL or the end of b.
-func decodeUCS2(b []byte) string {
-	var u []uint16
-	for i := 0; i+1 < len(b); i += 2 {
-		c := binary.LittleEndian.Uint16(b[i:])
-		if c == 0 {
-			break
-		}
-		u = append(u, c)
-	}
-	return string(utf16.Decode(u))
-}
+func encodeUCS2(s string) []byte { return append(utf16le.Encode(s), 0, 0) }
 
 // appendTo appends the path and its end-of-path node.
 func (p DevicePath) appendTo(b []byte) []byte {
@@ -175,7 +157,7 @@ func (n Node) String() string {
 	case n.Type == typeMedia && n.SubType == subHardDrive && len(d) == hardDriveSize:
 		return hardDriveString(d)
 	case n.Type == typeMedia && n.SubType == subFilePath:
-		return "File(" + decodeUCS2(d) + ")"
+		return "File(" + utf16le.Decode(d) + ")"
 	case n.Type == typeMedia && n.SubType == subFvFile && len(d) == 16:
 		return "FvFile(" + GUID(d).String() + ")"
 	case n.Type == typeMedia && n.SubType == subFvVol && len(d) == 16:

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/goipa/goipa/internal/utf16le"
 )
 
 // ErrBadLoadOption is returned for a Boot#### variable that is not an
@@ -43,7 +45,7 @@ func ParseLoadOption(b []byte) (*LoadOption, error) {
 	if end < 0 {
 		return nil, fmt.Errorf("%w: unterminated description", ErrBadLoadOption)
 	}
-	o.Description = decodeUCS2(b[6:end])
+	o.Description = utf16le.Decode(b[6:end])
 	paths := b[end+2:]
 	if pathLen > len(paths) {
 		return nil, fmt.Errorf("%w: device paths claim %d bytes, %d left", ErrBadLoadOption, pathLen, len(paths))
