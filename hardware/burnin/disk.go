@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -99,7 +97,7 @@ func burnDisk(ctx context.Context, path string, o DiskOptions, res *DiskResult) 
 	if err != nil {
 		return err
 	}
-	defer d.f.Close()
+	defer d.File.Close()
 	window := o.window
 	if window == 0 {
 		window = defaultWindow
@@ -112,8 +110,8 @@ func burnDisk(ctx context.Context, path string, o DiskOptions, res *DiskResult) 
 	buf, want := directio.Buffer(diskChunk), make([]byte, diskChunk)
 	for pass := 1; ; pass++ {
 		p := newPattern()
-		for off := int64(0); off < d.size; off += window {
-			n := min(window, d.size-off)
+		for off := int64(0); off < d.Size; off += window {
+			n := min(window, d.Size-off)
 			written, err := d.write(ctx, p, buf, off, n, expired)
 			res.Written += written
 			if err != nil {
@@ -138,44 +136,18 @@ func burnDisk(ctx context.Context, path string, o DiskOptions, res *DiskResult) 
 	}
 }
 
+// disk is a device burn-in writes and reads back, opened as erase opens it.
 type disk struct {
-	path   string
-	f      *os.File
-	size   int64
-	direct bool
+	path string
+	*erase.Exclusive
 }
 
 func openDisk(path string) (*disk, error) {
-	st, err := os.Stat(path)
+	d, err := erase.OpenExclusive(path)
 	if err != nil {
 		return nil, err
 	}
-	if st.Mode()&os.ModeDevice == 0 || st.Mode()&os.ModeCharDevice != 0 {
-		return nil, fmt.Errorf("%s: %w", path, erase.ErrNotBlockDevice)
-	}
-	flags := os.O_RDWR | unix.O_EXCL | unix.O_CLOEXEC
-	direct := true
-	f, err := os.OpenFile(path, flags|unix.O_DIRECT, 0)
-	if errors.Is(err, unix.EINVAL) {
-		// No O_DIRECT on this device: read-backs go through the page
-		// cache, dropped before each read (BLKFLSBUF).
-		direct = false
-		f, err = os.OpenFile(path, flags, 0)
-	}
-	switch {
-	case errors.Is(err, unix.EBUSY):
-		return nil, fmt.Errorf("%s: %w (exclusive open failed)", path, erase.ErrHeld)
-	case errors.Is(err, unix.EROFS):
-		return nil, fmt.Errorf("%s: %w", path, erase.ErrReadOnly)
-	case err != nil:
-		return nil, err
-	}
-	var size uint64
-	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.BLKGETSIZE64, uintptr(unsafe.Pointer(&size))); errno != 0 {
-		f.Close()
-		return nil, fmt.Errorf("%s: BLKGETSIZE64: %w", path, errno)
-	}
-	return &disk{path: path, f: f, size: int64(size), direct: direct}, nil
+	return &disk{path: path, Exclusive: d}, nil
 }
 
 // write writes the pattern over [off, off+n), stopping early (at a chunk
@@ -189,7 +161,7 @@ func (d *disk) write(ctx context.Context, p *pattern, buf []byte, off, n int64, 
 		}
 		c := min(int64(len(buf)), n-done)
 		p.fill(buf[:c], off+done)
-		if _, err := d.f.WriteAt(buf[:c], off+done); err != nil {
+		if _, err := d.File.WriteAt(buf[:c], off+done); err != nil {
 			return done, fmt.Errorf("write %s at %d: %w", d.path, off+done, err)
 		}
 		done += c
@@ -197,7 +169,7 @@ func (d *disk) write(ctx context.Context, p *pattern, buf []byte, off, n int64, 
 			break
 		}
 	}
-	if err := d.f.Sync(); err != nil {
+	if err := d.File.Sync(); err != nil {
 		return done, fmt.Errorf("fsync %s: %w", d.path, err)
 	}
 	return done, nil
@@ -205,8 +177,8 @@ func (d *disk) write(ctx context.Context, p *pattern, buf []byte, off, n int64, 
 
 // verify reads [off, off+n) back and compares it with the pattern.
 func (d *disk) verify(ctx context.Context, p *pattern, buf, want []byte, off, n int64) (int64, error) {
-	if !d.direct {
-		if err := unix.IoctlSetInt(int(d.f.Fd()), unix.BLKFLSBUF, 0); err != nil {
+	if !d.Direct {
+		if err := unix.IoctlSetInt(int(d.File.Fd()), unix.BLKFLSBUF, 0); err != nil {
 			return 0, fmt.Errorf("BLKFLSBUF %s: %w", d.path, err)
 		}
 	}
@@ -216,7 +188,7 @@ func (d *disk) verify(ctx context.Context, p *pattern, buf, want []byte, off, n 
 			return done, err
 		}
 		c := min(int64(len(buf)), n-done)
-		if _, err := d.f.ReadAt(buf[:c], off+done); err != nil {
+		if _, err := d.File.ReadAt(buf[:c], off+done); err != nil {
 			return done, fmt.Errorf("read %s at %d: %w", d.path, off+done, err)
 		}
 		p.fill(want[:c], off+done)

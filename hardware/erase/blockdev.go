@@ -19,11 +19,30 @@ import (
 // a partition is mounted, used as swap, or claimed by md or dm, and keeps
 // anyone from claiming it meanwhile) and with O_DIRECT where allowed.
 type blockDev struct {
-	path string
-	f    *os.File
-	fd   int
-	size int64
-	lss  int
+	path   string
+	f      *os.File
+	fd     int
+	size   int64
+	lss    int
+	direct bool // opened with O_DIRECT
+}
+
+// Exclusive is a block device opened as erase opens one (exclusively,
+// refusing one that is held, mounted or read-only), for other steps that
+// write whole devices.
+type Exclusive struct {
+	File   *os.File
+	Size   int64
+	Direct bool // opened with O_DIRECT; otherwise reads go through the page cache
+}
+
+// OpenExclusive opens path as erase does; the caller closes File.
+func OpenExclusive(path string) (*Exclusive, error) {
+	d, err := openBlock(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Exclusive{File: d.f, Size: d.size, Direct: d.direct}, nil
 }
 
 func openBlock(path string) (*blockDev, error) {
@@ -35,8 +54,10 @@ func openBlock(path string) (*blockDev, error) {
 		return nil, fmt.Errorf("%s: %w", path, ErrNotBlockDevice)
 	}
 	flags := os.O_RDWR | unix.O_EXCL | unix.O_CLOEXEC
+	direct := true
 	f, err := os.OpenFile(path, flags|unix.O_DIRECT, 0)
 	if errors.Is(err, unix.EINVAL) {
+		direct = false
 		f, err = os.OpenFile(path, flags, 0)
 	}
 	switch {
@@ -47,7 +68,7 @@ func openBlock(path string) (*blockDev, error) {
 	case err != nil:
 		return nil, err
 	}
-	d := &blockDev{path: path, f: f, fd: int(f.Fd())}
+	d := &blockDev{path: path, f: f, fd: int(f.Fd()), direct: direct}
 	if err := d.geometry(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
