@@ -217,10 +217,7 @@ func (s *Stream) Next() (Block, error) {
 		return Block{}, s.err
 	}
 	if b := s.segment(); b != nil {
-		par := s.par
-		sg := par.hold()
-		s.delivered(len(b))
-		return Block{Data: b, release: func() { par.release(sg) }}, nil
+		return s.holdSegment(b), nil
 	}
 	if s.err != nil {
 		return Block{}, s.err
@@ -254,6 +251,15 @@ func (s *Stream) Next() (Block, error) {
 	return Block{Data: buf[:n], release: release}, nil
 }
 
+// holdSegment delivers b, the rest of the parallel fetch's current
+// segment, as a Block that holds the segment's buffer until released.
+func (s *Stream) holdSegment(b []byte) Block {
+	par := s.par
+	sg := par.hold()
+	s.delivered(len(b))
+	return Block{Data: b, release: func() { par.release(sg) }}
+}
+
 // blockBuffer returns a free buffer for Next from one connection: the
 // caller's blocks and the hash's backlog each have their own share.
 func (s *Stream) blockBuffer() []byte {
@@ -282,10 +288,8 @@ func (s *Stream) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	for {
 		if b := s.segment(); b != nil && bw != nil {
-			sg := s.par.hold()
-			par := s.par
-			err := bw.WriteBlock(b, func() { par.release(sg) })
-			s.delivered(len(b))
+			blk := s.holdSegment(b)
+			err := bw.WriteBlock(blk.Data, blk.Release)
 			total += int64(len(b))
 			if err != nil {
 				return total, err
