@@ -63,9 +63,10 @@ func TestBench(t *testing.T) {
 
 	raw := filepath.Join(dir, "random.raw")
 	benchRandomFile(t, raw, 1<<30)
+	rawSum := fileSHA256(t, raw)
 	ddSec, ddCPU, g, fl := best(t, loop, func() float64 {
 		return timeCmd(t, "dd", "if="+raw, "of="+loop, "bs=4M", "oflag=direct", "conv=fsync", "status=none")
-	}, func(floor bool) childResult { return benchChild(t, raw, loop, "raw", floor) })
+	}, func(floor bool) childResult { return benchChild(t, raw, rawSum, loop, "raw", floor) })
 	row("raw 1 GiB random", "dd oflag=direct bs=4M", ddSec, ddCPU, g)
 	floorRow("raw 1 GiB random", ddSec, fl)
 
@@ -80,9 +81,10 @@ func TestBench(t *testing.T) {
 		if out, err := exec.Command("qemu-img", append(args, sparse, q)...).CombinedOutput(); err != nil {
 			t.Fatalf("qemu-img: %v %s", err, out)
 		}
+		qSum := fileSHA256(t, q)
 		qSec, qCPU, g, fl := best(t, loop, func() float64 {
 			return timeCmd(t, "qemu-img", "convert", "-n", "-t", "none", "-W", "-f", "qcow2", "-O", "raw", q, loop)
-		}, func(floor bool) childResult { return benchChild(t, q, loop, "qcow2", floor) })
+		}, func(floor bool) childResult { return benchChild(t, q, qSum, loop, "qcow2", floor) })
 		row(c.name, "qemu-img convert -t none -W (local file)", qSec, qCPU, g)
 		floorRow(c.name, qSec, fl)
 	}
@@ -172,17 +174,8 @@ func floorRow(name string, refSec float64, fl childResult) {
 // benchChild deploys the image from an HTTP server on 127.0.0.1 in a child
 // process, so its peak RSS is the deploy's alone; with floor, the child
 // only downloads and verifies it.
-func benchChild(t *testing.T, image, loop, format string, floor bool) childResult {
+func benchChild(t *testing.T, image, sum, loop, format string, floor bool) childResult {
 	t.Helper()
-	f, err := os.Open(image)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
 	// The image server runs here, not in the child: its CPU is not the
 	// agent's. Each request gets its own file, served with sendfile.
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -197,7 +190,7 @@ func benchChild(t *testing.T, image, loop, format string, floor bool) childResul
 	defer srv.Close()
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestBenchChild$", "-test.v")
 	cmd.Env = append(os.Environ(), "GOIPA_BENCH_CHILD=1", "GOIPA_BENCH_URL="+srv.URL+"/img", "GOIPA_BENCH_TARGET="+loop,
-		"GOIPA_BENCH_FORMAT="+format, "GOIPA_BENCH_SHA256="+hex.EncodeToString(h.Sum(nil)))
+		"GOIPA_BENCH_FORMAT="+format, "GOIPA_BENCH_SHA256="+sum)
 	if floor {
 		cmd.Env = append(cmd.Env, "GOIPA_BENCH_FLOOR=1")
 	}
@@ -288,6 +281,22 @@ func benchFloor(ctx context.Context, d *Deployer, in *Info) (int64, error) {
 		return n, err
 	}
 	return n, v.Verify(sum)
+}
+
+// fileSHA256 is the hex SHA-256 of the file at path, the checksum Ironic
+// would pass.
+func fileSHA256(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func benchLoop(t *testing.T, backing string, size int64) string {
