@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -44,9 +45,11 @@ func ParseCmdline(s string) map[string]string {
 	return params
 }
 
-// applyCmdline sets c from the kernel parameters in params.
+// applyCmdline sets c from the kernel parameters in params. An invalid
+// value leaves its setting as it was; every one is in the error.
 func applyCmdline(c *Config, params map[string]string) error {
 	const src = "kernel command line"
+	var errs []error
 	for _, k := range slices.Sorted(maps.Keys(params)) {
 		v := params[k]
 		c.Cmdline[k] = v
@@ -58,17 +61,17 @@ func applyCmdline(c *Config, params map[string]string) error {
 			continue
 		}
 		if err := o.value(c).Set(v); err != nil {
-			return fmt.Errorf("%s: %s: %w %q: %v", src, k, ErrInvalidValue, v, err)
+			errs = append(errs, fmt.Errorf("%s: %s: %w %q: %v", src, k, ErrInvalidValue, v, err))
 		}
 	}
 	if raw, ok := params["BOOTIF"]; ok {
-		mac, err := normalizeBootIF(raw)
-		if err != nil {
-			return fmt.Errorf("%s: BOOTIF: %w %q: %v", src, ErrInvalidValue, raw, err)
+		if mac, err := normalizeBootIF(raw); err != nil {
+			errs = append(errs, fmt.Errorf("%s: BOOTIF: %w %q: %v", src, ErrInvalidValue, raw, err))
+		} else {
+			c.BootIF, c.BootIFRaw = mac, raw
 		}
-		c.BootIF, c.BootIFRaw = mac, raw
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // normalizeBootIF turns PXELINUX's "01-aa-bb-cc-dd-ee-ff" (ARP type 1,

@@ -98,6 +98,15 @@ type Config struct {
 
 	// Files lists the config files read, in the order applied.
 	Files []string
+
+	// InitArgs are the arguments the kernel handed /init (Sources.Init):
+	// its command line's words without "=" and those after "--". None is
+	// goipa's; they are kept only to be logged.
+	InitArgs []string
+	// Problems are the settings Sources.Init mode left out because their
+	// value, or their config file, was invalid; each wraps ErrInvalidValue
+	// or names the file. The agent reports them and runs without them.
+	Problems []error
 }
 
 // DiskUtils is IPA's [disk_utils] section.

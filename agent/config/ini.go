@@ -93,6 +93,7 @@ func applyFile(c *Config, path string) error {
 	if err != nil {
 		return fmt.Errorf("config file %s: %w", path, err)
 	}
+	var errs []error
 	for _, a := range as {
 		key := strings.ReplaceAll(a.key, "-", "_")
 		o, ok := byKey[a.section+"."+key]
@@ -101,8 +102,8 @@ func applyFile(c *Config, path string) error {
 			continue
 		}
 		if err := o.value(c).Set(a.value); err != nil {
-			return fmt.Errorf("config file %s line %d: %s: %w %q: %v", path, a.line, o.fileKey(), ErrInvalidValue, a.value, err)
+			errs = append(errs, fmt.Errorf("config file %s line %d: %s: %w %q: %v", path, a.line, o.fileKey(), ErrInvalidValue, a.value, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }

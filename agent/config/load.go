@@ -20,6 +20,15 @@ type Sources struct {
 	ConfigDirs []string
 	// Output receives the -h text.
 	Output io.Writer
+	// Init says goipa is the ramdisk's /init. The kernel then passes /init
+	// the words of its command line that it does not know and that have no
+	// "=" (Ironic's boot templates put "text" and "nofb" there) and every
+	// word after "--": they are init arguments, not goipa's flags, so they
+	// are kept in Config.InitArgs unparsed. Settings come from the kernel
+	// command line file and config files, as for IPA; an invalid value
+	// there does not stop PID 1 but lands in Config.Problems, so the node
+	// still comes up and can say what is wrong.
+	Init bool
 }
 
 // DefaultSources are the paths IPA reads.
@@ -40,6 +49,10 @@ func Load(args []string) (*Config, error) {
 
 // LoadWith is Load reading from src.
 func LoadWith(args []string, src Sources) (*Config, error) {
+	var initArgs []string
+	if src.Init {
+		initArgs, args = args, nil
+	}
 	fc := Default() // flags parse here; fs.Visit tells which were given
 	fs := flag.NewFlagSet("goipa", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -70,12 +83,22 @@ func LoadWith(args []string, src Sources) (*Config, error) {
 	}
 
 	c := Default()
+	c.InitArgs = initArgs
+	// keep decides what an invalid source does: on a dev host it stops the
+	// load; as /init it is recorded and the rest still applies.
+	keep := func(err error) error {
+		if err == nil || !src.Init {
+			return err
+		}
+		c.Problems = append(c.Problems, err)
+		return nil
+	}
 	files, err := configFiles(explicit, src.ConfigDirs)
-	if err != nil {
+	if err := keep(err); err != nil {
 		return nil, err
 	}
 	for _, f := range files {
-		if err := applyFile(c, f); err != nil {
+		if err := keep(applyFile(c, f)); err != nil {
 			return nil, err
 		}
 	}
@@ -83,9 +106,12 @@ func LoadWith(args []string, src Sources) (*Config, error) {
 
 	b, err := os.ReadFile(*cmdline)
 	if err != nil {
-		return nil, fmt.Errorf("kernel command line: %w", err)
+		err = fmt.Errorf("kernel command line: %w", err)
 	}
-	if err := applyCmdline(c, ParseCmdline(string(b))); err != nil {
+	if err := keep(err); err != nil {
+		return nil, err
+	}
+	if err := keep(applyCmdline(c, ParseCmdline(string(b)))); err != nil {
 		return nil, err
 	}
 

@@ -18,6 +18,7 @@ type env struct {
 	cmdline string
 	files   map[string]string // path relative to the temp dir → contents
 	dirs    []string          // default config dirs, relative; nil = "etc"
+	init    bool              // load as the ramdisk's /init (Sources.Init)
 }
 
 func (e env) load(t *testing.T, args ...string) (*Config, string, error) {
@@ -31,7 +32,7 @@ func (e env) load(t *testing.T, args ...string) (*Config, string, error) {
 	if dirs == nil {
 		dirs = []string{"etc"}
 	}
-	src := Sources{Cmdline: filepath.Join(root, "cmdline"), Output: &bytes.Buffer{}}
+	src := Sources{Cmdline: filepath.Join(root, "cmdline"), Output: &bytes.Buffer{}, Init: e.init}
 	for _, d := range dirs {
 		src.ConfigDirs = append(src.ConfigDirs, filepath.Join(root, d))
 	}
@@ -421,7 +422,7 @@ func TestOptionTable(t *testing.T) {
 	if len(byFlag) != len(options) || len(byKey) != len(options) {
 		t.Errorf("%d options, %d flags, %d file keys: names collide", len(options), len(byFlag), len(byKey))
 	}
-	derived := map[string]bool{"BootIF": true, "BootIFRaw": true, "Cmdline": true, "Files": true}
+	derived := map[string]bool{"BootIF": true, "BootIFRaw": true, "Cmdline": true, "Files": true, "InitArgs": true, "Problems": true}
 	var walk func(v reflect.Value, prefix string)
 	walk = func(v reflect.Value, prefix string) {
 		for i := 0; i < v.NumField(); i++ {

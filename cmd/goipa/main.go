@@ -53,7 +53,9 @@ func main() {
 }
 
 func run(args []string) error {
-	cfg, err := config.Load(args)
+	src := config.DefaultSources()
+	src.Init = ramdisk.IsInit()
+	cfg, err := config.LoadWith(args, src)
 	if err != nil {
 		return err
 	}
@@ -65,6 +67,14 @@ func run(args []string) error {
 	log := slog.New(slog.NewTextHandler(ring, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 	log.Info("goipa starting", "version", agent.Version, "config_files", cfg.Files)
+	if len(cfg.InitArgs) > 0 {
+		log.Debug("init arguments from the kernel ignored", "args", cfg.InitArgs)
+	}
+	for _, p := range cfg.Problems {
+		// On the console and in collect_system_logs; the agent goes on
+		// without the setting, so the node stays reachable.
+		log.Error("setting ignored", "error", p)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
