@@ -38,9 +38,11 @@ deps-test: $(APT_STAMP)
 	@dpkg -s $(DEPS_TEST) >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEPS_TEST)
 
 # ironic-inspector: Ironic 21.4 has no built-in inspection endpoint.
+# pxelinux, syslinux-common: what Ironic's pxe boot interface expects in its
+# TFTP root.
+IRONIC_DEBS := ironic-api ironic-conductor python3-ironicclient ironic-inspector pxelinux syslinux-common
 deps-ironic: $(APT_STAMP)
-	@test -x /usr/bin/ironic -a -x /usr/bin/ironic-inspector || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		ironic-api ironic-conductor python3-ironicclient ironic-inspector
+	@dpkg -s $(IRONIC_DEBS) >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(IRONIC_DEBS)
 
 clean:
 	rm -rf $(OUT)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,9 @@ const (
 	guestProxyPort  = 3128
 	// guestInspectorPort is ironic-inspector's, when the lab runs one.
 	guestInspectorPort = 5050
+	// guestBootPort serves Ironic's HTTP root (boot.ipxe, configs,
+	// kernels) when Ironic boots the machines (Options.NetBoot).
+	guestBootPort = 8080
 )
 
 // world is a real Ironic, an image server and the loopback proxy the guest
@@ -40,9 +44,18 @@ type world struct {
 	kernel  string
 	initrd  string
 	nextMAC int
+	// callbacks carries the conductor's calls to agents booted by Ironic
+	// itself; nil when the harness boots the ramdisk (fake boot).
+	callbacks *callbackProxy
+	// bzImage is the deploy kernel Ironic hands iPXE and PXELINUX.
+	bzImage string
 }
 
-// newWorld skips the test unless Ironic and the ramdisk images exist.
+// newWorld skips the test unless Ironic and the ramdisk images exist. With
+// a non-nil opts.NetBoot (its fields are filled in here) Ironic boots the
+// machines through its ipxe and pxe boot interfaces: QEMU's iPXE ROM
+// chains the boot.ipxe Ironic wrote, served from its HTTP root, and the
+// ramdisk starts on exactly the kernel line Ironic rendered.
 func newWorld(t *testing.T, opts ironiclab.Options) *world {
 	t.Helper()
 	if _, err := os.Stat(ironiclab.Binary); err != nil {
@@ -59,10 +72,29 @@ func newWorld(t *testing.T, opts ironiclab.Options) *world {
 	t.Cleanup(func() { srv.Close() })
 	w.imgURL = "http://" + ln.Addr().String()
 	opts.ImageURL = w.imgURL
+	var boot *bootServer
+	if nb := opts.NetBoot; nb != nil {
+		w.bzImage = qemu.BzImage(t)
+		w.callbacks = newCallbackProxy()
+		boot = startBootServer(t)
+		guest := func(port int) string { return fmt.Sprintf("http://%s:%d", qemu.GuestServiceIP, port) }
+		*nb = ironiclab.NetBoot{HTTPURL: guest(guestBootPort), APIURL: guest(guestIronicPort),
+			InspectorURL: guest(guestInspectorPort), TFTPServer: qemu.GuestHostIP,
+			Proxy: "http://" + startProxy(t, w.callbacks)}
+	}
 	w.lab = ironiclab.Start(t, opts)
 	w.fwds = []qemu.Fwd{
 		{GuestPort: guestIronicPort, HostAddr: strings.TrimPrefix(w.lab.URL, "http://")},
 		{GuestPort: guestProxyPort, HostAddr: startProxy(t, w.proxy)},
+	}
+	if boot != nil {
+		for name, path := range map[string]string{deployKernel: w.bzImage, deployRamdisk: w.initrd} {
+			if err := os.Symlink(path, filepath.Join(w.images, name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		boot.serve(w.lab.HTTPRoot)
+		w.fwds = append(w.fwds, qemu.Fwd{GuestPort: guestBootPort, HostAddr: boot.addr})
 	}
 	if w.lab.InspectorURL != "" {
 		w.fwds = append(w.fwds, qemu.Fwd{GuestPort: guestInspectorPort, HostAddr: strings.TrimPrefix(w.lab.InspectorURL, "http://")})
@@ -95,6 +127,11 @@ type baremetal struct {
 	watch func(*ironiclab.Node)
 	// poll is drive's polling interval (default 100 ms).
 	poll time.Duration
+	// guestIP is the VM's address in its network, when Ironic boots it.
+	guestIP string
+	// bootConfig is the last iPXE or PXELINUX configuration Ironic wrote
+	// for the node, when Ironic boots it.
+	bootConfig string
 }
 
 // enroll creates a node whose port has a fresh MAC, given to the VM, and
@@ -111,6 +148,9 @@ func (w *world) enroll(t *testing.T, spec ironiclab.NodeSpec, disks []qemu.Disk)
 		spec.DriverInfo = map[string]any{}
 	}
 	spec.DriverInfo["image_http_proxy"] = fmt.Sprintf("http://%s:%d", qemu.GuestServiceIP, guestProxyPort)
+	if w.callbacks != nil {
+		return w.enrollNetBoot(t, spec, disks)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	n, err := w.lab.Enroll(ctx, spec)
@@ -151,6 +191,9 @@ func (m *baremetal) drive(ctx context.Context, want ...string) (*ironiclab.Node,
 			m.cur = qemu.Start(m.t, m.vm)
 			m.booted = m.cur.Started()
 			m.boots++
+			if m.guestIP != "" {
+				m.w.callbacks.route(net.JoinHostPort(m.guestIP, strconv.Itoa(qemu.AgentPort)), m.cur.AgentAddr())
+			}
 		}
 		failed := strings.HasSuffix(n.ProvisionState, "failed") || n.ProvisionState == "error"
 		if slices.Contains(want, n.ProvisionState) || failed {

@@ -65,12 +65,14 @@ func (p *loopbackProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // startProxy serves p on 127.0.0.1 and returns host:port.
-func startProxy(t *testing.T, p *loopbackProxy) string {
+func startProxy(t *testing.T, p http.Handler) string {
 	t.Helper()
 	srv := httptest.NewServer(p)
 	t.Cleanup(func() {
 		srv.Close()
-		p.transport.CloseIdleConnections()
+		if lp, ok := p.(*loopbackProxy); ok {
+			lp.transport.CloseIdleConnections()
+		}
 	})
 	return strings.TrimPrefix(srv.URL, "http://")
 }

@@ -26,6 +26,10 @@ import (
 // GuestServiceIP is the address guest forwards listen on inside the VM.
 const GuestServiceIP = "10.0.2.100"
 
+// GuestHostIP is QEMU's own address in the guest's network, where its DHCP
+// and TFTP servers answer.
+const GuestHostIP = "10.0.2.2"
+
 // AgentPort is the port goipa listens on in the guest.
 const AgentPort = 9999
 
@@ -60,6 +64,18 @@ type Options struct {
 	// UEFIVars is the NVRAM file of a UEFI VM (see NewUEFIVars); empty
 	// means a fresh copy for this VM.
 	UEFIVars string
+	// NetBoot, without Kernel, network-boots the VM first, as a server whose
+	// BMC was told to PXE-boot: the NIC's iPXE ROM takes this boot file from
+	// QEMU's DHCP (a URL such as http://10.0.2.100:PORT/boot.ipxe, fetched
+	// through a GuestFwd, or a file name in TFTP). The kernel line is then
+	// whatever the boot loader's configuration says.
+	NetBoot string
+	// TFTP is the directory QEMU's TFTP server serves to the guest.
+	TFTP string
+	// GuestIP is the address QEMU's DHCP gives the guest (10.0.2.x; default
+	// 10.0.2.15), so several VMs can be told apart by the address they call
+	// back from.
+	GuestIP string
 }
 
 // Disk is a virtio-blk disk backed by a file.
@@ -156,7 +172,10 @@ func start(t testing.TB, o Options) (*VM, error) {
 	t.Cleanup(func() {
 		vm.Kill()
 		name := filepath.Base(o.Initrd)
-		if o.Kernel == "" {
+		switch {
+		case o.Kernel == "" && o.NetBoot != "":
+			name = "network boot"
+		case o.Kernel == "":
 			name = "disk boot"
 		}
 		t.Logf("qemu %s console:\n%s", name, vm.console.String())
@@ -206,6 +225,17 @@ func (o Options) args(port int) ([]string, error) {
 	}
 
 	netdev := fmt.Sprintf("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:%d", port, AgentPort)
+	nic := "virtio-net-pci,netdev=n0,mac=" + mac
+	if o.GuestIP != "" {
+		netdev += ",dhcpstart=" + o.GuestIP
+	}
+	if o.TFTP != "" {
+		netdev += ",tftp=" + o.TFTP
+	}
+	if o.NetBoot != "" && o.Kernel == "" {
+		netdev += ",bootfile=" + o.NetBoot
+		nic += ",bootindex=1"
+	}
 	for _, f := range o.GuestFwds {
 		host, hport, err := net.SplitHostPort(f.HostAddr)
 		if err != nil {
@@ -218,7 +248,7 @@ func (o Options) args(port int) ([]string, error) {
 		// connected once at QEMU start-up.
 		netdev += fmt.Sprintf(",guestfwd=tcp:%s:%d-cmd:socat - TCP:%s", GuestServiceIP, f.GuestPort, net.JoinHostPort(host, hport))
 	}
-	a = append(a, "-netdev", netdev, "-device", "virtio-net-pci,netdev=n0,mac="+mac,
+	a = append(a, "-netdev", netdev, "-device", nic,
 		"-object", "rng-random,filename=/dev/urandom,id=rng0", "-device", "virtio-rng-pci,rng=rng0")
 
 	for i, d := range o.Disks {
@@ -245,6 +275,9 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// AgentAddr is the host's 127.0.0.1:PORT forwarded to the agent's port.
+func (vm *VM) AgentAddr() string { return fmt.Sprintf("127.0.0.1:%d", vm.port) }
 
 // AgentURL is the agent's API as reached from the host: http, or https
 // once WaitAgent found the agent serving TLS.

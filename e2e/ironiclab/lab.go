@@ -44,6 +44,34 @@ type Options struct {
 	// Ironic sends at lookup (Debian's 21.4 defaults it to true; here it is
 	// false unless set).
 	BIOSBootloaderInstall bool
+	// NetBoot, when set, has Ironic boot ramdisks itself through its ipxe
+	// and pxe boot interfaces, as on a rack: it renders boot.ipxe, the
+	// node's iPXE or PXELINUX configuration and the kernel line into
+	// HTTPRoot and TFTPRoot. ImageURL is ignored then.
+	NetBoot *NetBoot
+}
+
+// NetBoot is what Ironic needs to boot ramdisks over the network: the
+// addresses of its services as the booting machine reaches them.
+type NetBoot struct {
+	// HTTPURL is [deploy]http_url: where the machine's iPXE fetches
+	// boot.ipxe, the node's configuration, kernel and ramdisk (HTTPRoot).
+	HTTPURL string
+	// APIURL is the Ironic API the ramdisk is told to use (ipa-api-url),
+	// Ironic's service catalog endpoint.
+	APIURL string
+	// InspectorURL is [inspector]callback_endpoint_override, the inspector
+	// as the ramdisk reaches it (ipa-inspection-callback-url), with
+	// Options.Inspector.
+	InspectorURL string
+	// TFTPServer is [pxe]tftp_server, the address PXELINUX and GRUB
+	// configurations name.
+	TFTPServer string
+	// Proxy is the HTTP proxy the conductor's calls to agents go through
+	// (http_proxy and https_proxy of its process; loopback is direct):
+	// agents call back with their own network's address, which only the
+	// proxy can map to the machine.
+	Proxy string
 }
 
 // Lab is a running Ironic.
@@ -52,6 +80,9 @@ type Lab struct {
 	Dir string
 	// InspectorURL is ironic-inspector's API when Options.Inspector is set.
 	InspectorURL string
+	// HTTPRoot and TFTPRoot are Ironic's [deploy]http_root and
+	// [pxe]tftp_root, which the machines' boot servers serve.
+	HTTPRoot, TFTPRoot string
 	http         *http.Client
 	t            testing.TB
 }
@@ -82,9 +113,14 @@ func Start(t testing.TB, opts Options) *Lab {
 	if opts.Inspector {
 		inspectorPort = freePort(t)
 	}
-	lab := &Lab{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Dir: dir, http: &http.Client{Timeout: 30 * time.Second}, t: t}
+	lab := &Lab{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Dir: dir, http: &http.Client{Timeout: 30 * time.Second}, t: t,
+		HTTPRoot: filepath.Join(dir, "httpboot"), TFTPRoot: filepath.Join(dir, "tftpboot")}
+	var env []string
+	if nb := opts.NetBoot; nb != nil && nb.Proxy != "" {
+		env = []string{"http_proxy=" + nb.Proxy, "https_proxy=" + nb.Proxy, "no_proxy=127.0.0.1,localhost,::1"}
+	}
 	service{name: "ironic", conf: confTemplate, data: map[string]any{"Dir": dir, "Port": port, "Opts": opts, "InspectorPort": inspectorPort},
-		dbsync: []string{"/usr/bin/ironic-dbsync", "create_schema"}, binary: Binary, url: lab.URL, dumpLog: lab.dumpLog}.run(t, dir)
+		dbsync: []string{"/usr/bin/ironic-dbsync", "create_schema"}, binary: Binary, url: lab.URL, dumpLog: lab.dumpLog, env: env}.run(t, dir)
 	if opts.Inspector {
 		lab.startInspector(t, inspectorPort)
 	}
@@ -180,6 +216,9 @@ type NodeSpec struct {
 	DriverInfo map[string]any
 	// InspectInterface defaults to Ironic's default (no-inspect).
 	InspectInterface string
+	// BootInterface defaults to fake, which boots nothing; ipxe and pxe
+	// need Options.NetBoot and deploy_kernel/deploy_ramdisk in DriverInfo.
+	BootInterface string
 }
 
 // Enroll creates a fake-hardware node with one port and brings it to
@@ -199,6 +238,9 @@ func (l *Lab) Enroll(ctx context.Context, spec NodeSpec) (*Node, error) {
 		"properties": props, "driver_info": spec.DriverInfo}
 	if spec.InspectInterface != "" {
 		body["inspect_interface"] = spec.InspectInterface
+	}
+	if spec.BootInterface != "" {
+		body["boot_interface"] = spec.BootInterface
 	}
 	var n Node
 	if err := l.Do(ctx, "POST", "/v1/nodes", body, &n); err != nil {
@@ -281,7 +323,7 @@ auth_strategy = noauth
 rpc_transport = none
 enabled_hardware_types = fake-hardware
 enabled_deploy_interfaces = direct,fake
-enabled_boot_interfaces = fake
+enabled_boot_interfaces = fake{{if .Opts.NetBoot}},ipxe,pxe{{end}}
 enabled_power_interfaces = fake
 enabled_management_interfaces = fake,noop
 enabled_network_interfaces = noop
@@ -318,7 +360,7 @@ workers_pool_size = 50
 permitted_image_formats = raw,qcow2,iso
 
 [deploy]
-http_url = {{.Opts.ImageURL}}
+http_url = {{if .Opts.NetBoot}}{{.Opts.NetBoot.HTTPURL}}{{else}}{{.Opts.ImageURL}}{{end}}
 http_root = {{.Dir}}/httpboot
 default_boot_mode = bios
 fast_track = false
@@ -351,16 +393,19 @@ lock_path = {{.Dir}}/locks
 
 [pxe]
 tftp_root = {{.Dir}}/tftpboot
-images_path = {{.Dir}}/images/pxe
+tftp_master_path = {{.Dir}}/tftpboot/master_images
+{{if .Opts.NetBoot}}tftp_server = {{.Opts.NetBoot.TFTPServer}}
+{{end}}images_path = {{.Dir}}/images/pxe
 instance_master_path = {{.Dir}}/images/master
 
 {{if .Opts.Inspector}}[inspector]
 auth_type = none
 endpoint_override = http://127.0.0.1:{{.InspectorPort}}
-status_check_period = 2
+{{if .Opts.NetBoot}}callback_endpoint_override = {{.Opts.NetBoot.InspectorURL}}
+{{end}}status_check_period = 2
 power_off = false
 
 {{end}}[service_catalog]
 auth_type = none
-endpoint_override = http://127.0.0.1:{{.Port}}
+endpoint_override = {{if .Opts.NetBoot}}{{.Opts.NetBoot.APIURL}}{{else}}http://127.0.0.1:{{.Port}}{{end}}
 `))

@@ -20,6 +20,8 @@ type service struct {
 	url    string // answers GET / with 200 once up
 	// dumpLog shows the service's log when the test fails.
 	dumpLog func()
+	// env is added to the service's environment.
+	env []string
 }
 
 // run renders the service's configuration into dir, prepares its
@@ -40,7 +42,7 @@ func (s service) run(t testing.TB, dir string) {
 		t.Fatalf("%s: %v\n%s", s.dbsync[0], err, out)
 	}
 	cmd := exec.Command(s.binary, "--config-file", conf)
-	cmd.Env = append(os.Environ(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
+	cmd.Env = append(append(os.Environ(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin"), s.env...)
 	cmd.Dir = dir
 	logf, err := os.Create(filepath.Join(dir, "logs", s.name+".stdout"))
 	if err != nil {
