@@ -83,8 +83,8 @@ type Lab struct {
 	// HTTPRoot and TFTPRoot are Ironic's [deploy]http_root and
 	// [pxe]tftp_root, which the machines' boot servers serve.
 	HTTPRoot, TFTPRoot string
-	http         *http.Client
-	t            testing.TB
+	http               *http.Client
+	t                  testing.TB
 }
 
 // Start runs Ironic for the test; it skips the test when Ironic is not
