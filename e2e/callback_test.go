@@ -11,6 +11,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/goipa/goipa/e2e/ironiclab"
 )
 
 var errUnknownAgent = errors.New("callback proxy: no machine has that address")
@@ -167,5 +170,23 @@ func TestCallbackProxy(t *testing.T) {
 			}
 		}
 		conn.Close()
+	}
+}
+
+func TestHeartbeatSince(t *testing.T) {
+	boot := time.Date(2026, 12, 6, 20, 47, 41, 0, time.UTC)
+	for _, tc := range []struct {
+		recorded any
+		want     bool
+	}{
+		{"2026-12-06T20:47:41.868000", true}, // Ironic's utcnow().isoformat()
+		{"2026-12-06T20:47:42", true},        // isoformat() drops zero microseconds
+		{"2026-12-06T20:47:40.999999", false},
+		{nil, false},
+	} {
+		n := &ironiclab.Node{DriverInternalInfo: map[string]any{"agent_last_heartbeat": tc.recorded}}
+		if got := heartbeatSince(n, boot); got != tc.want {
+			t.Errorf("heartbeat %v after %v: %v, want %v", tc.recorded, boot, got, tc.want)
+		}
 	}
 }

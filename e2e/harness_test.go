@@ -195,6 +195,11 @@ func (m *baremetal) drive(ctx context.Context, want ...string) (*ironiclab.Node,
 				m.w.callbacks.route(net.JoinHostPort(m.guestIP, strconv.Itoa(qemu.AgentPort)), m.cur.AgentAddr())
 			}
 		}
+		if m.cur != nil && slices.Contains(waitStates, n.ProvisionState) && time.Since(m.booted) > silentBoot &&
+			!heartbeatSince(n, m.booted) {
+			m.powerOff()
+			return n, fmt.Errorf("node %q: no heartbeat from the ramdisk %v after its VM started", n.ProvisionState, silentBoot)
+		}
 		failed := strings.HasSuffix(n.ProvisionState, "failed") || n.ProvisionState == "error"
 		if slices.Contains(want, n.ProvisionState) || failed {
 			m.powerOff()
@@ -210,6 +215,19 @@ func (m *baremetal) drive(ctx context.Context, want ...string) (*ironiclab.Node,
 		case <-time.After(poll):
 		}
 	}
+}
+
+// silentBoot bounds how long a booted ramdisk may take to heartbeat, so a
+// ramdisk that never comes up fails the test with that, rather than with
+// Ironic's 15-minute callback timeout or the test's own deadline.
+const silentBoot = 150 * time.Second
+
+// heartbeatSince reports whether Ironic recorded an agent heartbeat for n
+// after t (driver_internal_info.agent_last_heartbeat, UTC without a zone).
+func heartbeatSince(n *ironiclab.Node, t time.Time) bool {
+	s, _ := n.DriverInternalInfo["agent_last_heartbeat"].(string)
+	hb, err := time.Parse("2006-01-02T15:04:05.999999", s)
+	return err == nil && hb.After(t.UTC())
 }
 
 // powerOff ends the current VM, if any; the agent may have powered it off
