@@ -67,7 +67,11 @@ demo: deps-demo ramdisk build
 
 # --- Ramdisk: Debian kernel + u-root initramfs with goipa (initramfs/build.sh;
 # musl-tools and dpkg-dev build its static mdadm from Debian's source),
-# and QEMU for the VM tests (qemu/). Downloads and staging go to .cache/.
+# and QEMU for the VM tests (qemu/). Downloads and staging go to $(CACHE),
+# outside the clone, so a fresh clone on the same machine (CI) reuses the
+# kernel, mdadm and the GRUB root instead of fetching them again.
+CACHE ?= /var/cache/goipa
+export CACHE
 QEMU_DEBS := qemu-system-x86 qemu-utils socat mdadm cpio zstd xz-utils kmod ca-certificates ovmf \
 	musl-tools dpkg-dev make debootstrap
 RAMDISK_SRC = $(shell find . \( -path ./.cache -o -path ./$(OUT) \) -prune -o \
@@ -95,8 +99,14 @@ $(OUT)/goipa-debug.initramfs: $(OUT)/goipa.kernel $(RAMDISK_SRC)
 # whose boot loader the VM tests install (qemu/grub_test.go).
 .PHONY: grub-root
 grub-root: $(OUT)/grub-root.tar
-$(OUT)/grub-root.tar: qemu/grubroot.sh | deps-qemu
-	qemu/grubroot.sh $@
+# Cached under the script's hash: a new clone's mtimes say nothing.
+GRUB_ROOT_CACHED = $(CACHE)/grub-root-$(shell sha256sum qemu/grubroot.sh | cut -c1-16).tar
+$(OUT)/grub-root.tar: $(GRUB_ROOT_CACHED)
+	@mkdir -p $(OUT)
+	ln -f $< $@ 2>/dev/null || cp $< $@
+$(GRUB_ROOT_CACHED): | deps-qemu
+	@mkdir -p $(CACHE)
+	qemu/grubroot.sh $@.tmp && mv $@.tmp $@
 
 # The VM tests in qemu/ boot these; without them they skip. Under `make test`
 # the images are built before the tests run.

@@ -9,10 +9,11 @@
 #
 # Nothing is installed on the build host: packages are fetched with
 # `apt-get download` and unpacked with `dpkg-deb -x` (no maintainer scripts).
-# Downloads and staging live under $CACHE (default .cache/).
+# Downloads and staging live under $CACHE (default /var/cache/goipa, outside
+# the clone so that fresh clones on this machine reuse them).
 set -euo pipefail
 
-CACHE=$(realpath -m "${CACHE:-.cache}")
+CACHE=$(realpath -m "${CACHE:-/var/cache/goipa}")
 HERE=$(dirname "$(realpath "$0")")
 FLAVOUR=amd64
 
