@@ -319,9 +319,10 @@ func TestTruncatedWithoutRangeFails(t *testing.T) {
 	s.noRange.Store(true)
 	s.dropAt.Store(1 << 20)
 	d := newDeployer()
-	d.Download.Retries = 0
-	// The first download is cut and cannot resume: the agent must start over
-	// once (a full download) and then succeed, never report the cut one.
+	d.Download.Retries = 1
+	// The first download is cut (one of its two attempts) and cannot
+	// resume: the agent must start over once (a full download) and then
+	// succeed, never report the cut one.
 	dev := target(t, 8<<20)
 	if _, err := d.Write(context.Background(), info(s, "raw"), dev, ""); err != nil {
 		t.Fatal(err)

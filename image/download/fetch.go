@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -24,6 +25,7 @@ type fetcher struct {
 	cancel   context.CancelFunc
 	rand     func() float64 // jitter source, fixed in tests
 	requests *atomic.Int64  // shared with the fetchers derived by sub
+	attempts *attempts      // shared with the fetchers derived by sub
 }
 
 func newFetcher(ctx context.Context, opts Options) (*fetcher, error) {
@@ -35,7 +37,7 @@ func newFetcher(ctx context.Context, opts Options) (*fetcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &fetcher{o: o, c: c, rand: rand.Float64, requests: new(atomic.Int64)}
+	f := &fetcher{o: o, c: c, rand: rand.Float64, requests: new(atomic.Int64), attempts: &attempts{}}
 	if o.MaxDuration > 0 {
 		f.ctx, f.cancel = context.WithTimeoutCause(ctx, o.MaxDuration,
 			fmt.Errorf("%w (%v)", ErrMaxDuration, o.MaxDuration))
@@ -142,37 +144,51 @@ func refused(err error) bool {
 	return false
 }
 
-// retrier walks the URLs in order and pauses with backoff after each round
-// in which every URL failed.
+// attempts counts the failed attempts of each URL over one fetch and the
+// fetchers sub derives from it (the segments of a parallel Stream), so
+// every request that ends short spends one of the URL's Retries+1, whatever
+// it delivered: a server that always sends a little and then stops cannot
+// keep a fetch alive.
+type attempts struct {
+	mu     sync.Mutex
+	failed map[string]int
+}
+
+// spend records one failed attempt of u and returns how many there were.
+func (a *attempts) spend(u string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.failed == nil {
+		a.failed = map[string]int{}
+	}
+	a.failed[u]++
+	return a.failed[u]
+}
+
+// retrier walks the URLs in order and pauses RetryInterval after each round
+// in which every URL failed, as IPA does between attempts: a fetch that
+// cannot finish ends within (Retries+1) × (ConnectTimeout + RetryInterval)
+// per URL, plus the time its bytes took to arrive.
 type retrier struct {
-	f     *fetcher
-	idx   int    // URL in use
-	round int    // failed rounds since the last byte delivered
-	dead  []bool // URLs given up, see refused
+	f    *fetcher
+	idx  int    // URL in use
+	dead []bool // URLs given up: refused, or out of attempts
 }
 
 func (r *retrier) url() string { return r.f.o.URLs[r.idx] }
 
-// progress records that the current URL delivered bytes.
-func (r *retrier) progress() { r.round = 0 }
-
-// fail records a failed attempt on the current URL and moves to the next
-// usable one, pausing after a full round; it returns the error that ends
-// the fetch, or nil to try again.
+// fail records a failed attempt on the current URL that delivered nothing
+// and moves to the next usable one, pausing after a full round; it returns
+// the error that ends the fetch, or nil to try again.
 func (r *retrier) fail(err error) error {
-	if c := context.Cause(r.f.ctx); c != nil {
-		if errors.Is(err, c) {
-			return err
-		}
-		return fmt.Errorf("%w (last error: %v)", c, err)
-	}
-	if errors.Is(err, ErrRestart) {
-		return err
+	spent, stop := r.record(err)
+	if stop != nil {
+		return stop
 	}
 	o := r.f.o
-	o.Logger.Warn("image download attempt failed", "url", redactString(r.url()), "error", err)
 	n := len(o.URLs)
-	if refused(err) {
+	exhausted := spent > o.Retries
+	if refused(err) || exhausted {
 		if r.dead == nil {
 			r.dead = make([]bool, n)
 		}
@@ -186,34 +202,67 @@ func (r *retrier) fail(err error) error {
 		}
 	}
 	if next < 0 {
+		if exhausted {
+			return fmt.Errorf("%w after %d attempts per URL: %w", ErrRetriesExhausted, spent, err)
+		}
 		return err
 	}
 	r.idx = next
 	if !wrapped {
 		return nil
 	}
-	r.round++
-	if r.round > o.Retries {
-		return fmt.Errorf("%w after %d attempts per URL: %w", ErrRetriesExhausted, r.round, err)
-	}
-	d := r.backoff()
-	o.Logger.Info("image download retrying", "in", d, "round", r.round, "of", o.Retries)
+	d := r.pause()
+	o.Logger.Info("image download retrying", "in", d, "attempts_failed", spent, "of", o.Retries+1)
 	if serr := o.Clock.Sleep(r.f.ctx, d); serr != nil {
 		return fmt.Errorf("%w (last error: %v)", serr, err)
 	}
 	return nil
 }
 
-// backoff is the pause before round r.round: RetryInterval doubled each
-// round up to maxBackoffFactor times, then drawn from [d/2, d) so agents
-// retrying against one server spread out.
-func (r *retrier) backoff() time.Duration {
-	base := r.f.o.RetryInterval
-	d := base
-	for i := 1; i < r.round && d < base*maxBackoffFactor; i++ {
-		d *= 2
+// interrupted records an attempt that ended early after delivering bytes:
+// it spends one of the URL's attempts like any failure, and the caller
+// resumes on the same URL at once (the bytes are kept); it returns the
+// error that ends the fetch when no attempt is left.
+func (r *retrier) interrupted(err error) error {
+	spent, stop := r.record(err)
+	if stop != nil {
+		return stop
 	}
-	d = min(d, base*maxBackoffFactor)
+	if spent > r.f.o.Retries {
+		return fmt.Errorf("%w after %d attempts per URL: %w", ErrRetriesExhausted, spent, err)
+	}
+	return nil
+}
+
+// after is interrupted for an attempt that delivered bytes, else fail.
+func (r *retrier) after(delivered bool, err error) error {
+	if delivered {
+		return r.interrupted(err)
+	}
+	return r.fail(err)
+}
+
+// record logs a failed attempt and spends it; stop is the error that ends
+// the fetch regardless of attempts left (cancelled, cannot resume).
+func (r *retrier) record(err error) (spent int, stop error) {
+	if c := context.Cause(r.f.ctx); c != nil {
+		if errors.Is(err, c) {
+			return 0, err
+		}
+		return 0, fmt.Errorf("%w (last error: %v)", c, err)
+	}
+	if errors.Is(err, ErrRestart) {
+		return 0, err
+	}
+	r.f.o.Logger.Warn("image download attempt failed", "url", redactString(r.url()), "error", err)
+	return r.f.attempts.spend(r.url()), nil
+}
+
+// pause is the wait before the next round: RetryInterval drawn from
+// [d/2, d), so agents retrying against one server spread out without
+// exceeding IPA's interval.
+func (r *retrier) pause() time.Duration {
+	d := r.f.o.RetryInterval
 	return d/2 + time.Duration(r.f.rand()*float64(d/2))
 }
 

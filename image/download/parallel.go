@@ -172,10 +172,7 @@ func (p *parallel) fetch(sg *segment) error {
 			err = io.ErrUnexpectedEOF
 		}
 		done = n
-		if n > 0 {
-			rt.progress()
-		}
-		if err := rt.fail(err); err != nil {
+		if err := rt.interrupted(err); err != nil {
 			return err
 		}
 	}
@@ -186,12 +183,9 @@ func (p *parallel) fetch(sg *segment) error {
 			p.resumes.Add(1)
 		}
 		done += n
-		if n > 0 {
-			rt.progress()
-		}
 		if err != nil && done < len(sg.buf) {
 			p.f.o.Logger.Warn("image download segment interrupted", "url", redactString(p.f.o.URLs[0]), "offset", off+int64(n), "error", err)
-			if err = rt.fail(err); err != nil {
+			if err = rt.after(n > 0, err); err != nil {
 				return err
 			}
 		}

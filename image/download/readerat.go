@@ -184,11 +184,8 @@ func (r *ReaderAt) fetch(p []byte, off int64) error {
 	for done := 0; done < len(p); {
 		n, err := r.fetchOnce(p[done:], off+int64(done))
 		done += n
-		if n > 0 {
-			rt.progress()
-		}
 		if err != nil && done < len(p) {
-			if err = rt.fail(err); err != nil {
+			if err = rt.after(n > 0, err); err != nil {
 				return err
 			}
 		}

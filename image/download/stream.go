@@ -362,9 +362,6 @@ func (s *Stream) segment() []byte {
 func (s *Stream) delivered(n int) {
 	s.par.consume(n)
 	s.off.Add(int64(n))
-	if n > 0 {
-		s.r.progress()
-	}
 }
 
 // readOne reads from one connection at a time.
@@ -378,10 +375,7 @@ func (s *Stream) readOne(p []byte) (int, error) {
 		}
 		n, err := s.body.Read(p)
 		off := s.off.Add(int64(n))
-		if n > 0 {
-			s.gotData = true
-			s.r.progress()
-		}
+		s.gotData = s.gotData || n > 0
 		if err == nil {
 			return n, nil
 		}
@@ -395,11 +389,9 @@ func (s *Stream) readOne(p []byte) (int, error) {
 			err = fmt.Errorf("body ended at byte %d of %d: %w", off, s.size, io.ErrUnexpectedEOF)
 		}
 		s.f.o.Logger.Warn("image download interrupted", "url", redactString(s.r.url()), "offset", off, "size", s.size, "error", err)
-		if !s.gotData {
-			if ferr := s.r.fail(err); ferr != nil {
-				s.err = s.final(ferr)
-				return n, s.err
-			}
+		if ferr := s.r.after(s.gotData, err); ferr != nil {
+			s.err = s.final(ferr)
+			return n, s.err
 		}
 		if n > 0 {
 			return n, nil
