@@ -480,3 +480,66 @@ func TestConfigDriveValue(t *testing.T) {
 		t.Fatal("a 65 MiB config drive was accepted")
 	}
 }
+
+// TestQCOW2NeverRange deploys qcow2 images from a server that serves no
+// byte ranges (python3 -m http.server answers Range with 200): IPA 13 needs
+// none, so goipa must not either. Reads that fall behind the stream's
+// window re-read the object from its start. The reversed image stores the
+// guest's last MiB first, so the converter, which writes in guest order,
+// reads behind the window again and again.
+func TestQCOW2NeverRange(t *testing.T) {
+	if _, err := exec.LookPath("qemu-io"); err != nil {
+		t.Skip("qemu-utils not installed")
+	}
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "src.raw")
+	if err := os.WriteFile(raw, pattern(40<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reversed := filepath.Join(dir, "reversed.qcow2")
+	qemuImg(t, "create", "-f", "qcow2", reversed, "40M")
+	args := []string{"-f", "qcow2"}
+	for mib := 39; mib >= 0; mib-- {
+		args = append(args, "-c", fmt.Sprintf("write -P %d %dM 1M", mib+1, mib))
+	}
+	if out, err := exec.Command("qemu-io", append(args, reversed)...).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-io: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		name  string
+		src   string // qcow2 made from raw with args, or this file
+		args  []string
+		times int
+	}{
+		{"plain", "", nil, 20},
+		{"compressed clusters", "", []string{"-c"}, 1},
+		{"reversed", reversed, nil, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := tc.src
+			if q == "" {
+				q = filepath.Join(t.TempDir(), "img.qcow2")
+				qemuImg(t, append(append([]string{"convert", "-f", "raw", "-O", "qcow2"}, tc.args...), raw, q)...)
+			}
+			body, err := os.ReadFile(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := filepath.Join(t.TempDir(), "want.raw")
+			qemuImg(t, "convert", "-f", "qcow2", "-O", "raw", q, want)
+			wantB, _ := os.ReadFile(want)
+			s := serve(t, body)
+			s.noRange.Store(true)
+			for i := range tc.times {
+				dev := target(t, 64<<20)
+				if _, err := newDeployer().Write(context.Background(), info(s, "qcow2"), dev, ""); err != nil {
+					t.Fatalf("deploy %d of %d: %v", i+1, tc.times, err)
+				}
+				if got := readBack(t, dev, len(wantB)); !bytes.Equal(got, wantB) {
+					t.Fatalf("deploy %d of %d: disk differs from qemu-img's conversion", i+1, tc.times)
+				}
+			}
+			t.Logf("%d deploys, %d GETs of the %d-byte image", tc.times, s.gets.Load(), len(body))
+		})
+	}
+}

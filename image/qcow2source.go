@@ -3,6 +3,7 @@ package image
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -28,8 +29,8 @@ type streamSource struct {
 	blocks []heldBlock // in stream order, ending at pos
 	pos    int64       // stream bytes consumed (and hashed) so far
 	err    error       // sticky stream error
-	back   *download.ReaderAt
-	// refetched counts bytes read again by Range requests.
+	back   io.ReaderAt
+	// refetched counts bytes read again, by Range requests or rewind.
 	refetched int64
 }
 
@@ -118,13 +119,88 @@ func (r *streamSource) advance(to int64) error {
 func (r *streamSource) refetch(p []byte, off int64) (int, error) {
 	if r.back == nil {
 		b, err := download.NewReaderAt(r.ctx, r.opts)
-		if err != nil {
+		switch {
+		case errors.Is(err, download.ErrNoRange):
+			// IPA downloads the whole file and needs no Range: neither
+			// may goipa. Read the object again from the start instead.
+			r.back = &rewindReader{ctx: r.ctx, opts: r.opts, size: r.s.Size(), validator: r.s.Validator()}
+		case err != nil:
 			return 0, err
+		default:
+			r.back = b
 		}
-		r.back = b
 	}
 	r.refetched += int64(len(p))
 	return r.back.ReadAt(p, off)
+}
+
+// rewindReader serves reads behind the window when the server cannot serve
+// byte ranges: a second sequential download of the same object, read
+// forward to each offset asked for and started over from byte 0 only when
+// asked for bytes behind it. The main stream hashes the image; this one is
+// trusted only while the server names it the same object (size and ETag or
+// Last-Modified). Memory is one read's buffer.
+type rewindReader struct {
+	ctx       context.Context
+	opts      download.Options
+	size      int64
+	validator string
+	s         *download.Stream
+	pos       int64
+}
+
+func (r *rewindReader) ReadAt(p []byte, off int64) (int, error) {
+	if r.s == nil || off < r.pos {
+		if err := r.restart(); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := io.CopyN(io.Discard, r.s, off-r.pos); err != nil {
+		r.close()
+		return 0, fmt.Errorf("re-reading the image up to byte %d: %w", off, err)
+	}
+	r.pos = off
+	n, err := io.ReadFull(r.s, p)
+	r.pos += int64(n)
+	if err != nil {
+		r.close()
+		return n, fmt.Errorf("re-reading the image at byte %d: %w", off, err)
+	}
+	return n, nil
+}
+
+func (r *rewindReader) restart() error {
+	r.close()
+	if r.validator == "" {
+		return fmt.Errorf("%w: the server serves no byte ranges and names no ETag or Last-Modified, so the image cannot be read again safely",
+			download.ErrRestart)
+	}
+	o := r.opts
+	o.Streams = 1
+	s, err := download.Open(r.ctx, o)
+	if err != nil {
+		return err
+	}
+	if s.Size() != r.size || s.Validator() != r.validator {
+		s.Close()
+		return fmt.Errorf("%w: the image changed while it was read (size %d, %q; now %d, %q)",
+			download.ErrRestart, r.size, r.validator, s.Size(), s.Validator())
+	}
+	r.s, r.pos = s, 0
+	return nil
+}
+
+func (r *rewindReader) close() {
+	if r.s != nil {
+		r.s.Close()
+		r.s = nil
+	}
+}
+
+// Close ends the second download.
+func (r *rewindReader) Close() error {
+	r.close()
+	return nil
 }
 
 // finish hashes the rest of the stream (refcount tables, snapshots, padding)
@@ -133,8 +209,8 @@ func (r *streamSource) finish() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.release()
-	if r.back != nil {
-		r.back.Close()
+	if c, ok := r.back.(io.Closer); ok {
+		c.Close()
 	}
 	if r.err != nil {
 		return r.err

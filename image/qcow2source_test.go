@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -16,13 +17,24 @@ import (
 
 // TestStreamSource reads an image through streamSource as qcow2 workers do
 // (out of order within the window, behind it, far ahead, past the end),
-// over parallel segments and over one connection: every read returns the
-// image's bytes and the stream's digest is the whole image's.
+// over parallel segments and over one connection, from a server with
+// byte ranges and from one that answers every Range request with the whole
+// object (python3 -m http.server): every read returns the image's bytes and
+// the stream's digest is the whole image's.
 func TestStreamSource(t *testing.T) {
+	for _, noRange := range []bool{false, true} {
+		t.Run(fmt.Sprintf("no range %v", noRange), func(t *testing.T) { testStreamSource(t, noRange) })
+	}
+}
+
+func testStreamSource(t *testing.T, noRange bool) {
 	const seg, window = 64 << 10, 256 << 10
 	data := make([]byte, 3<<20+12345)
 	rand.NewChaCha8([32]byte{3}).Read(data)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if noRange {
+			r.Header.Del("Range")
+		}
 		http.ServeContent(w, r, "img", time.Unix(1700000000, 0), bytes.NewReader(data))
 	}))
 	defer srv.Close()
@@ -32,11 +44,13 @@ func TestStreamSource(t *testing.T) {
 		wantEOF bool
 	}{
 		{off: 0, n: 512},
-		{off: 300 << 10, n: 100 << 10},            // ahead, across a segment boundary
-		{off: 200 << 10, n: 64 << 10},             // behind, in the window
-		{off: 2 << 20, n: 3000},                   // far ahead: skipped bytes are hashed only
-		{off: 1 << 20, n: 4096, refetch: true},    // behind the window
-		{off: 2<<20 + seg - window, n: 200 << 10}, // the window's oldest bytes: the stream is at the end of 2 MiB's segment
+		{off: 300 << 10, n: 100 << 10},              // ahead, across a segment boundary
+		{off: 200 << 10, n: 64 << 10},               // behind, in the window
+		{off: 2 << 20, n: 3000},                     // far ahead: skipped bytes are hashed only
+		{off: 1 << 20, n: 4096, refetch: true},      // behind the window
+		{off: 1<<20 + 8192, n: 4096, refetch: true}, // behind it, further on
+		{off: 512 << 10, n: 4096, refetch: true},    // behind it, before the last
+		{off: 2<<20 + seg - window, n: 200 << 10},   // the window's oldest bytes: the stream is at the end of 2 MiB's segment
 		{off: int64(len(data)) - 100, n: 4096, wantEOF: true},
 	}
 	for _, streams := range []int{3, 1} {

@@ -411,6 +411,11 @@ func (s *Stream) final(err error) error {
 // Size is the image's Content-Length, -1 if the server did not send one.
 func (s *Stream) Size() int64 { return s.size }
 
+// Validator is the ETag (or else Last-Modified) the first answer carried:
+// another download of the same URL with the same validator is the same
+// object. "" when the server sent neither.
+func (s *Stream) Validator() string { return s.validator }
+
 // BytesRead is the number of bytes Read has returned.
 func (s *Stream) BytesRead() int64 { return s.off.Load() }
 
