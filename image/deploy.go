@@ -221,7 +221,7 @@ func (d *Deployer) downloadOptions(info *Info) download.Options {
 
 // writeOnce downloads and writes the image once, verifying it on the way.
 func (d *Deployer) writeOnce(ctx context.Context, dk *disk.Disk, info *Info, v *download.Verifier, opts download.Options) (*Result, error) {
-	if info.DiskFormat == string(QCOW2) {
+	if declared(info.DiskFormat) == string(QCOW2) {
 		return d.writeQCOW2(ctx, dk, info, v, opts)
 	}
 	s, err := download.Open(ctx, opts)
@@ -232,7 +232,7 @@ func (d *Deployer) writeOnce(ctx context.Context, dk *disk.Disk, info *Info, v *
 	s.Hash(v.Hash())
 	br := bufio.NewReaderSize(s, 1<<20)
 	outer := sniff(br)
-	if outer == QCOW2 && info.DiskFormat == "" {
+	if outer == QCOW2 && declared(info.DiskFormat) == "" {
 		// Only disk_format tells the agent to use random access; an image
 		// that turns out to be qcow2 takes that path instead.
 		s.Close()

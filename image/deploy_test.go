@@ -543,3 +543,42 @@ func TestQCOW2NeverRange(t *testing.T) {
 		})
 	}
 }
+
+// TestMetal3DiskFormats deploys what Metal3 sends: disk_format "gpt" for a
+// raw whole-disk image, "unknown" for a qcow2 behind an OCI digest URL
+// (converted, as IPA does once it has looked at the content).
+func TestMetal3DiskFormats(t *testing.T) {
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		t.Skip("qemu-img not installed")
+	}
+	img := pattern(6 << 20)
+	raw := filepath.Join(t.TempDir(), "src.raw")
+	if err := os.WriteFile(raw, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	q := filepath.Join(t.TempDir(), "img.qcow2")
+	qemuImg(t, "convert", "-f", "raw", "-O", "qcow2", raw, q)
+	qb, err := os.ReadFile(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		format string
+		body   []byte
+		want   Format
+	}{
+		{"gpt", img, Raw},
+		{"unknown", img, Raw},
+		{"unknown", qb, QCOW2},
+	} {
+		s := serve(t, tc.body)
+		dev := target(t, 16<<20)
+		res, err := newDeployer().Write(context.Background(), info(s, tc.format), dev, "")
+		if err != nil {
+			t.Fatalf("%s holding %s: %v", tc.format, tc.want, err)
+		}
+		if res.Format != tc.want || !bytes.Equal(readBack(t, dev, len(img)), img) {
+			t.Errorf("%s holding %s: written as %s, or the disk differs", tc.format, tc.want, res.Format)
+		}
+	}
+}

@@ -60,6 +60,19 @@ func Sniff(b []byte) Format {
 // it is, or that the conductor does not permit (IPA's format safety rules).
 var ErrFormat = errors.New("image format refused")
 
+// declared is what disk_format tells the agent, with IPA's readings of
+// Metal3's values: "gpt" (a whole-disk image) is raw, and "unknown" (OCI
+// digest URLs) says nothing, so the content decides.
+func declared(diskFormat string) string {
+	switch diskFormat {
+	case "gpt":
+		return string(Raw)
+	case "unknown":
+		return ""
+	}
+	return diskFormat
+}
+
 // CheckFormat cross-checks the sniffed format against disk_format and the
 // permitted formats from the lookup. compressed is the outer format when the
 // image was decompressed first (then the inner one must be raw).
@@ -77,7 +90,7 @@ func CheckFormat(sniffed, compressed Format, diskFormat string, permitted []stri
 	}
 	// disk_format "raw" with a qcow2 inside is the classic attack: the
 	// conductor thinks it is raw, a qcow2 could point at host files.
-	if diskFormat != "" && diskFormat != string(sniffed) && !(diskFormat == "raw" && sniffed == ISO) {
+	if diskFormat = declared(diskFormat); diskFormat != "" && diskFormat != string(sniffed) && !(diskFormat == "raw" && sniffed == ISO) {
 		return fmt.Errorf("%w: image content is %s but disk_format says %s", ErrFormat, sniffed, diskFormat)
 	}
 	return nil

@@ -54,6 +54,14 @@ func TestCheckFormat(t *testing.T) {
 		{"vmdk", VMDK, "", "vmdk", []string{"vmdk"}, false},
 		{"luks", LUKS, "", "raw", all, false},
 		{"nothing permitted list", Raw, "", "raw", nil, true},
+		// Metal3: "gpt" is raw to IPA, "unknown" (OCI digests) skips the
+		// mismatch check; the permitted formats still apply.
+		{"raw as gpt", Raw, "", "gpt", all, true},
+		{"qcow2 claiming gpt", QCOW2, "", "gpt", all, false},
+		{"raw as unknown", Raw, "", "unknown", all, true},
+		{"qcow2 as unknown", QCOW2, "", "unknown", all, true},
+		{"qcow2 as unknown, not permitted", QCOW2, "", "unknown", []string{"raw"}, false},
+		{"vmdk as unknown", VMDK, "", "unknown", all, false},
 	} {
 		err := CheckFormat(tc.sniffed, tc.outer, tc.diskFormat, tc.permitted)
 		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrFormat)) {

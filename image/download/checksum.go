@@ -79,26 +79,33 @@ var byLength = map[int]string{32: "md5", 64: "sha256", 128: "sha512"}
 const maxChecksumFile = 1 << 20
 
 // ParseChecksum decides how the image is verified: os_hash_algo and
-// os_hash_value if both are set, else checksum, downloading it with opts
-// (URLs replaced) when it is a URL.
+// os_hash_value if both are set, else checksum. Either value may be the
+// http(s) URL of a checksums file (Metal3 passes its checksum URL through
+// as os_hash_value); it is downloaded with opts (URLs replaced) and the
+// line for the image's file name taken, as IPA does.
 func ParseChecksum(ctx context.Context, spec ChecksumSpec, opts Options) (*Verifier, error) {
-	if spec.OSHashAlgo != "" && spec.OSHashValue != "" {
-		return newVerifier(spec.OSHashAlgo, spec.OSHashValue, spec.MD5Enabled)
+	algo, sum := spec.OSHashAlgo, strings.TrimSpace(spec.OSHashValue)
+	if algo == "" || sum == "" {
+		algo, sum = "", strings.TrimSpace(spec.Checksum)
 	}
-	sum := strings.TrimSpace(spec.Checksum)
 	if sum == "" {
 		return nil, fmt.Errorf("%w: neither checksum nor os_hash_algo and os_hash_value given", ErrChecksum)
 	}
-	algo := ""
 	if strings.HasPrefix(sum, "http://") || strings.HasPrefix(sum, "https://") {
-		data, err := fetchSmall(ctx, sum, opts)
+		src := sum
+		data, err := fetchSmall(ctx, src, opts)
 		if err != nil {
 			return nil, fmt.Errorf("checksums file: %w", err)
 		}
-		if algo, sum, err = parseChecksumFile(data, imageName(spec.ImageURL)); err != nil {
-			return nil, fmt.Errorf("checksums file %s: %w", redactString(spec.Checksum), err)
+		fileAlgo, fileSum, err := parseChecksumFile(data, imageName(spec.ImageURL))
+		if err != nil {
+			return nil, fmt.Errorf("checksums file %s: %w", redactString(src), err)
 		}
-	} else if a, v, ok := strings.Cut(sum, ":"); ok {
+		sum = fileSum
+		if fileAlgo != "" {
+			algo = fileAlgo
+		}
+	} else if a, v, ok := strings.Cut(sum, ":"); ok && algo == "" {
 		algo, sum = a, v
 	}
 	if algo == "" {

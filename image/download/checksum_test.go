@@ -166,6 +166,45 @@ func TestParseChecksumURL(t *testing.T) {
 	}
 }
 
+// TestParseOSHashValueURL: Metal3 passes its checksum URL through as
+// os_hash_value; the file's line for the image names the digest, of
+// os_hash_algo's algorithm unless the line (BSD style) names its own.
+func TestParseOSHashValueURL(t *testing.T) {
+	files := map[string]string{
+		"/SHA256SUMS": fmt.Sprintf("%s  other.img\n%s  disk.img\n", sha512Hex[:64], sha256Hex),
+		"/SHA512SUMS": fmt.Sprintf("%s  disk.img\n", sha512Hex),
+		"/bsd":        fmt.Sprintf("SHA384 (disk.img) = %s\n", sha384Hex),
+		"/bare":       sha256Hex,
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(files[r.URL.Path]))
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		file, algo, want string
+	}{
+		{"/SHA256SUMS", "sha256", "sha256"},
+		{"/SHA512SUMS", "sha512", "sha512"},
+		{"/bsd", "sha256", "sha384"},
+		{"/bare", "sha256", "sha256"},
+		{"/SHA512SUMS", "sha256", ""}, // 128 hex digits are no sha256
+	} {
+		opts, _ := testOptions(t)
+		spec := ChecksumSpec{OSHashAlgo: tc.algo, OSHashValue: srv.URL + tc.file, ImageURL: "http://x/images/disk.img"}
+		v, err := ParseChecksum(context.Background(), spec, opts)
+		if tc.want == "" {
+			if !errors.Is(err, ErrChecksum) {
+				t.Errorf("%s as %s: err = %v, want ErrChecksum", tc.file, tc.algo, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s as %s: %v", tc.file, tc.algo, err)
+		}
+		checkVerifier(t, v, tc.want)
+	}
+}
+
 func TestParseChecksumFileUsesImageOptions(t *testing.T) {
 	srv := newImageServer(t, []byte(sha256Hex))
 	srv.auth = "Bearer tok"
