@@ -220,6 +220,13 @@ func (r *streamSource) finish() error {
 	return err
 }
 
+// failed is the error that stopped the download, if any.
+func (r *streamSource) failed() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
 // release gives the held blocks back to the download.
 func (r *streamSource) release() {
 	for i := range r.blocks {

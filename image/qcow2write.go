@@ -36,6 +36,9 @@ func (d *Deployer) writeQCOW2(ctx context.Context, dk *disk.Disk, info *Info, v 
 	src := newStreamSource(ctx, s, qcow2Window, opts)
 	img, err := qcow2.Open(src, s.Size())
 	if err != nil {
+		if serr := src.failed(); serr != nil {
+			return nil, serr // the download's failure, not the image's
+		}
 		if errors.Is(err, qcow2.ErrNotQcow2) {
 			return nil, fmt.Errorf("%w: image is not qcow2 but disk_format says qcow2", ErrFormat)
 		}
