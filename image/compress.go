@@ -32,7 +32,7 @@ func decompress(br *bufio.Reader, outer Format) (io.Reader, Format, error) {
 		}
 		r = z
 	case ZSTD:
-		z, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(zstdMaxWindow),
+		z, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(zstdMaxWindow),
 			zstd.WithDecoderMaxMemory(zstdMaxWindow*2))
 		if err != nil {
 			return nil, "", fmt.Errorf("zstd: %w", err)

@@ -78,6 +78,13 @@ func (d *Deployer) PartitionUUIDs() map[string]any {
 	return d.uuids
 }
 
+// MemoryLimit is the Go runtime's soft memory limit the agent runs with
+// (cmd/goipa sets it unless GOMEMLIMIT does): near it the collector returns
+// a deploy's freed buffers (a restarted download, an xz decoder's
+// dictionary) to the kernel instead of letting the agent's peak RSS grow
+// past the 64 MiB a deploy is budgeted.
+const MemoryLimit = 40 << 20
+
 // Write writes info's image to device, verifies it, and adds the config
 // drive. It never succeeds for bytes it did not verify.
 func (d *Deployer) Write(ctx context.Context, info *Info, device, configDrive string) (*Result, error) {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/goipa/goipa/agent/logs"
 	"github.com/goipa/goipa/agent/machine"
 	"github.com/goipa/goipa/agent/ramdisk"
+	"github.com/goipa/goipa/image"
 )
 
 // lookupPause separates two lookup rounds in the ramdisk, where no service
@@ -27,6 +29,9 @@ import (
 const lookupPause = 10 * time.Second
 
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(image.MemoryLimit)
+	}
 	if ramdisk.IsInit() {
 		// As the ramdisk's /init, goipa mounts what u-root's init would
 		// have, before reading the kernel command line from /proc.
