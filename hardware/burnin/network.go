@@ -2,6 +2,7 @@ package burnin
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -159,8 +160,9 @@ func netWrite(ctx context.Context, o NetworkOptions) (DirectionResult, error) {
 			o.fault(seq, payload)
 		}
 		binary.BigEndian.PutUint32(hdr[:], netFrame)
-		_ = conn.SetWriteDeadline(time.Now().Add(netIdle))
-		if _, err := w.Write(hdr[:]); err == nil {
+		_ = conn.SetWriteDeadline(time.Now().Add(cmp.Or(o.idle, netIdle)))
+		_, err := w.Write(hdr[:])
+		if err == nil {
 			_, err = w.Write(payload)
 		}
 		if err != nil {

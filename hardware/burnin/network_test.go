@@ -114,3 +114,46 @@ func TestNetworkNotAWriter(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestNetworkWriterStuckPartner: a partner that connects and then reads
+// nothing (and sends no verdict) makes the writer's sends time out; the
+// writer must stop at the first failed send, not stream on until its
+// runtime ends counting bytes that never left.
+func TestNetworkWriterStuckPartner(t *testing.T) {
+	addr := loopbackAddr(t)
+	o := NetworkOptions{Role: roleWriter, Listen: addr, Runtime: 6 * time.Second, PairingTimeout: 10 * time.Second,
+		idle: 200 * time.Millisecond}
+	done := make(chan netOut, 1)
+	start := time.Now()
+	go func() {
+		res, err := netWrite(context.Background(), o)
+		done <- netOut{[]DirectionResult{res}, err}
+	}()
+	var conn net.Conn
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			conn = c
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(4096)
+	out := <-done
+	took := time.Since(start)
+	if out.err == nil || !strings.Contains(out.err.Error(), "sending") {
+		t.Errorf("err = %v, want a failed send", out.err)
+	}
+	if took > 4*time.Second {
+		t.Errorf("the writer went on for %v after its sends failed (runtime %v)", took, o.Runtime)
+	}
+	// Nothing was read: what the kernel buffers is all that left, far
+	// less than a few seconds of a loopback stream.
+	if b := out.res[0].Bytes; b > 64<<20 {
+		t.Errorf("%d bytes reported sent to a partner that read none", b)
+	}
+}

@@ -92,6 +92,7 @@ type NetworkOptions struct {
 	// RetryInterval paces the reader's connection attempts; 1 s when 0.
 	RetryInterval time.Duration
 	fault         func(seq uint64, payload []byte) // set by tests: alters what the writer sends
+	idle          time.Duration                    // set by tests: netIdle
 }
 
 // ParseCPU reads burnin_cpu's knobs from driver_info.
