@@ -9,9 +9,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// IsInit reports whether goipa is the ramdisk's /init (PID 1) rather than
-// u-root init's uinit (the debug image keeps u-root init for its shell).
-func IsInit() bool { return os.Getpid() == 1 }
+// IsInit reports whether goipa is the ramdisk's /init (PID 1 on a root
+// file system in RAM) rather than u-root init's uinit (the debug image keeps
+// u-root init for its shell). PID 1 of a PID namespace on a dev host has a
+// disk-backed root: it must not mount over /tmp or change the console's
+// log level, which are the host's. statfs needs no /proc, which /init has
+// yet to mount.
+func IsInit() bool { return os.Getpid() == 1 && rootInRAM() }
+
+func rootInRAM() bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/", &st); err != nil {
+		return false
+	}
+	return st.Type == unix.RAMFS_MAGIC || st.Type == unix.TMPFS_MAGIC
+}
 
 // initMounts are the file systems a PID 1 owes everyone else; u-root's init
 // mounted them before goipa became /init. Order matters: /proc first, as
