@@ -9,7 +9,7 @@ export GOAMD64 = v1
 # A go.work in a parent directory must not redirect the build.
 export GOWORK = off
 
-.PHONY: all build test unit-test clean deps-test deps-ironic demo deps-demo bench
+.PHONY: all build test unit-test lint clean deps-test deps-ironic demo deps-demo bench
 all: build
 
 build:
@@ -17,8 +17,13 @@ build:
 	$(GO) build -trimpath -ldflags '-s -w' -o $(OUT)/goipa ./cmd/goipa
 	$(GO) build -trimpath -ldflags '-s -w' -o $(OUT)/goipactl ./cmd/goipactl
 
-unit-test:
+# staticcheck, pinned; fetched through the module proxy on first use.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint:
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+unit-test: lint
 	$(GO) test -count=1 -timeout 40m ./...
 
 test: deps-test deps-ironic unit-test

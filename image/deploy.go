@@ -157,7 +157,7 @@ func (d *Deployer) writeVerified(ctx context.Context, target *disk.Disk, info *I
 		// every attempt starts from a freshly zeroed device (or writes
 		// every byte).
 		if zerr := target.PrepareZero(ctx); zerr != nil && attempt == 1 {
-			d.Log.Info("zeros will be written: the device cannot be zeroed cheaply up front", "device", target.Path(), "reason", zerr)
+			d.Log.Info("zeros will be written: the device cannot be zeroed cheaply up front", "device", target.Path(), "error", zerr)
 		}
 		res, err = d.writeOnce(ctx, target, info, v, opts)
 		if err == nil || attempt == 2 || !(errors.Is(err, download.ErrChecksumMismatch) || errors.Is(err, download.ErrRestart)) {

@@ -279,6 +279,9 @@ func TestInstallGrubUEFIInstallFails(t *testing.T) {
 	if got := entries(t, vars); !strings.Contains(got, `File(\EFI\BOOT\BOOTX64.EFI)`) {
 		t.Errorf("NVRAM:\n%s\nwant the removable-media loader", got)
 	}
+	if len(m.active) != 0 {
+		t.Errorf("left mounted after a logged grub-install failure: %v", m.active)
+	}
 
 	dev, root = grubDisk(t)
 	b, m, g, _ = grubBootloader(t, dev, root, true)

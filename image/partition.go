@@ -71,15 +71,6 @@ type layout struct {
 	Parts []plannedPart
 }
 
-func (l *layout) part(role string) (plannedPart, bool) {
-	for _, p := range l.Parts {
-		if p.Role == role {
-			return p, true
-		}
-	}
-	return plannedPart{}, false
-}
-
 // planLayout places the partitions as IPA's make_partitions does with
 // parted: from 1 MiB, back to back, each an exact number of MiB, in the
 // order ESP (UEFI) | BIOS boot (BIOS on GPT) | ephemeral | swap | config

@@ -252,7 +252,7 @@ func (c *Conductor) checkStep(ctx context.Context, kind string, step Step) (*cli
 	}
 	if err != nil {
 		// Unreachable agents are retried on the next heartbeat.
-		c.srv.log.Debug("fake conductor: agent unreachable", "node", c.uuid, "err", err)
+		c.srv.log.Debug("fake conductor: agent unreachable", "node", c.uuid, "error", err)
 		return nil, nil
 	}
 	if len(cmds) == 0 {

@@ -357,7 +357,7 @@ func (l *loader) load(ctx context.Context, names []string) error {
 		}
 		start := time.Now()
 		if err := l.loadWithDeps(name); err != nil {
-			l.log.Debug("ramdisk: module not loaded", "module", name, "err", err)
+			l.log.Debug("ramdisk: module not loaded", "module", name, "error", err)
 			continue
 		}
 		l.log.Debug("ramdisk: module loaded", "module", name, "elapsed", time.Since(start).Round(time.Millisecond))

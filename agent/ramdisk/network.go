@@ -99,7 +99,7 @@ func findMAC(nics []netlink.Link, mac net.HardwareAddr) netlink.Link {
 func linksUp(log *slog.Logger, nics []netlink.Link) {
 	for _, l := range nics {
 		if err := netlink.LinkSetUp(l); err != nil {
-			log.Warn("ramdisk: cannot set link up", "nic", l.Attrs().Name, "err", err)
+			log.Warn("ramdisk: cannot set link up", "nic", l.Attrs().Name, "error", err)
 		}
 	}
 }
@@ -172,9 +172,9 @@ func (d *dhcpRun) loop(ctx context.Context, l netlink.Link) {
 				}
 				return
 			}
-			d.log.Error("ramdisk: cannot apply DHCP lease", "nic", name, "err", err)
+			d.log.Error("ramdisk: cannot apply DHCP lease", "nic", name, "error", err)
 		} else {
-			d.log.Debug("ramdisk: DHCP attempt failed", "nic", name, "err", err)
+			d.log.Debug("ramdisk: DHCP attempt failed", "nic", name, "error", err)
 		}
 		select {
 		case <-ctx.Done():

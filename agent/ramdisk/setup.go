@@ -68,7 +68,7 @@ func Setup(ctx context.Context, log *slog.Logger, cmdline map[string]string) err
 		// never unlocked, so it ends with this goroutine, nice value and all.
 		runtime.LockOSThread()
 		if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), backgroundNice); err != nil {
-			log.Debug("ramdisk: module loading keeps its priority", "err", err)
+			log.Debug("ramdisk: module loading keeps its priority", "error", err)
 		}
 		var err error
 		if mods != nil {
@@ -83,7 +83,7 @@ func Setup(ctx context.Context, log *slog.Logger, cmdline map[string]string) err
 		}
 		err = errors.Join(err, doMounts(lateMounts))
 		if err != nil {
-			log.Error("ramdisk: modules", "err", err)
+			log.Error("ramdisk: modules", "error", err)
 		}
 		log.Info("ramdisk: all modules loaded", "elapsed", time.Since(start).Round(time.Millisecond))
 		bg.mu.Lock()
@@ -157,7 +157,7 @@ func setupNetwork(ctx context.Context, log *slog.Logger, opts options) (*dhcpv4.
 		return nil, err
 	}
 	if err != nil {
-		log.Warn("ramdisk: configuring the NICs found", "err", err)
+		log.Warn("ramdisk: configuring the NICs found", "error", err)
 	}
 	linksUp(log, nics)
 	if opts.static != nil {

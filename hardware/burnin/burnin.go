@@ -82,7 +82,7 @@ func step[O any](parse func(map[string]any) (O, error), run func(context.Context
 		res, err := run(ctx, req, o)
 		if output != nil && output(o) != "" {
 			if werr := writeReport(output(o), res); werr != nil {
-				log.Warn("burn-in report not written", "file", output(o), "err", werr)
+				log.Warn("burn-in report not written", "file", output(o), "error", werr)
 			}
 		}
 		if err != nil {

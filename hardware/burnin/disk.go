@@ -60,7 +60,7 @@ func Disk(ctx context.Context, devs []erase.Device, check erase.Options, o DiskO
 		case err == nil:
 			todo = append(todo, i)
 		case errors.Is(err, erase.ErrVirtualMedia), errors.Is(err, erase.ErrRAIDMember), errors.Is(err, erase.ErrReadOnly):
-			log.Info("burn-in skips device", "device", d.Path, "reason", err)
+			log.Info("burn-in skips device", "device", d.Path, "error", err)
 			results[i].Status, results[i].Reason = StatusSkipped, err.Error()
 		default:
 			refused = append(refused, err)
@@ -79,7 +79,7 @@ func Disk(ctx context.Context, devs []erase.Device, check erase.Options, o DiskO
 			errs[i] = burnDisk(ctx, devs[i].Path, o, &results[i])
 			if errs[i] != nil {
 				results[i].Status, results[i].Reason = StatusFailed, errs[i].Error()
-				log.Error("disk burn-in failed", "device", devs[i].Path, "err", errs[i])
+				log.Error("disk burn-in failed", "device", devs[i].Path, "error", errs[i])
 				return
 			}
 			results[i].Status = StatusPassed

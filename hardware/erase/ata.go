@@ -60,7 +60,7 @@ func smartctlAllowsATA(ctx context.Context, o *Options, path string) bool {
 		}
 		return true
 	default:
-		o.logger().Warn("not using ATA secure erase: smartctl cannot query the drive with ATA commands", "device", path, "err", err)
+		o.logger().Warn("not using ATA secure erase: smartctl cannot query the drive with ATA commands", "device", path, "error", err)
 		return false
 	}
 }
@@ -72,7 +72,7 @@ func ataErase(ctx context.Context, o *Options, path string, begin func(Method)) 
 	r, log := o.runner(), o.logger()
 	sec, err := ataSecurityOf(ctx, r, path)
 	if err != nil {
-		log.Info("hdparm -I failed, no ATA secure erase", "device", path, "err", err)
+		log.Info("hdparm -I failed, no ATA secure erase", "device", path, "error", err)
 		return "", false, nil
 	}
 	if !sec.has("supported") || !smartctlAllowsATA(ctx, o, path) {
@@ -95,7 +95,7 @@ func ataErase(ctx context.Context, o *Options, path string, begin func(Method)) 
 				break
 			}
 			if _, err := r.Run(ctx, runner.Command("hdparm", "--user-master", "u", "--security-unlock", pw, path)); err != nil {
-				log.Info("ATA security unlock failed", "device", path, "password", pw, "err", err)
+				log.Info("ATA security unlock failed", "device", path, "password", pw, "error", err)
 			}
 			if s, err := ataSecurityOf(ctx, r, path); err == nil {
 				sec = s

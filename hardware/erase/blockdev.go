@@ -157,6 +157,6 @@ func (d *blockDev) flush() error {
 func (d *blockDev) rereadPartitions(log *slog.Logger) {
 	// EINVAL: a device that cannot be partitioned (a partition, loop without partscan).
 	if err := blockdev.Reread(d.fd); err != nil && !errors.Is(err, unix.EINVAL) {
-		log.Warn("re-reading the partition table failed", "device", d.path, "err", err)
+		log.Warn("re-reading the partition table failed", "device", d.path, "error", err)
 	}
 }

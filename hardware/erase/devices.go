@@ -67,7 +67,7 @@ func eraseDevice(ctx context.Context, dev Device, o *Options) (Method, error) {
 		if !o.ContinueIfSecureEraseFailed {
 			return "", fmt.Errorf("%w (falling back to overwriting is not enabled)", secureErr)
 		}
-		log.Warn("secure erase failed, overwriting instead", "err", secureErr)
+		log.Warn("secure erase failed, overwriting instead", "error", secureErr)
 	}
 	if err := d.overwrite(ctx, o, rep); err != nil {
 		return "", err

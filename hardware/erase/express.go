@@ -43,7 +43,7 @@ func expressOne(ctx context.Context, dev Device, o *Options) (Method, error) {
 		if err == nil {
 			return m, d.finishHardware(rep, m, log)
 		}
-		log.Error("NVMe format failed, erasing metadata instead", "err", err)
+		log.Error("NVMe format failed, erasing metadata instead", "error", err)
 		secureErr = err
 	}
 	if err := d.wipeMetadata(ctx, o); err != nil {

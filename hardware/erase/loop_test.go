@@ -421,7 +421,7 @@ func TestLoopOverwrite(t *testing.T) {
 	first := readAt(t, dev, 0, size)
 	looksRandom(t, first, 0xa5)
 
-	res, err = Devices(ctx, []Device{{Path: dev}}, o)
+	_, err = Devices(ctx, []Device{{Path: dev}}, o)
 	must(t, err)
 	if bytes.Equal(first[:1<<20], readAt(t, dev, 0, 1<<20)) {
 		t.Error("two random passes wrote the same data: the stream is not freshly seeded")

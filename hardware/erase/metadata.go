@@ -87,7 +87,7 @@ func preflight(devs []Device, o *Options, skipReadOnly bool) ([]Result, []int, e
 		case err == nil:
 			todo = append(todo, i)
 		case skippable(err, skipReadOnly):
-			o.logger().Info("skipping device", "device", dev.Path, "reason", err)
+			o.logger().Info("skipping device", "device", dev.Path, "error", err)
 			results[i].Skipped = err
 		default:
 			errs = append(errs, err)

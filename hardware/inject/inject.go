@@ -94,7 +94,7 @@ func (o Options) injectOne(ctx context.Context, f File, root string, node map[st
 	err = o.apply(ctx, m, rel, f, node, ports, verifyCA)
 	if uerr := m.unmount(); uerr != nil {
 		// A still-mounted directory is left in place, never removed.
-		log.Warn("leaving a temporary mount behind", "err", uerr)
+		log.Warn("leaving a temporary mount behind", "error", uerr)
 	}
 	if err != nil {
 		return res, fmt.Errorf("failed to process file %s on %s: %w", f.Path, m.dev, err)
@@ -173,17 +173,17 @@ func (o Options) findPartition(root, dir string) (*mounted, error) {
 	for _, dev := range cands {
 		m, err := mount(dev, o.MountDir)
 		if err != nil {
-			o.log().Debug("partition not searched", "device", dev, "err", err)
+			o.log().Debug("partition not searched", "device", dev, "error", err)
 			continue
 		}
 		if found, err := hasDir(m.dir, dir); found {
 			o.log().Info("path found on partition", "dir", "/"+dir, "device", dev)
 			return m, nil
 		} else if err != nil {
-			o.log().Warn("cannot look into partition", "device", dev, "err", err)
+			o.log().Warn("cannot look into partition", "device", dev, "error", err)
 		}
 		if err := m.unmount(); err != nil {
-			o.log().Warn("leaving a temporary mount behind", "err", err)
+			o.log().Warn("leaving a temporary mount behind", "error", err)
 		}
 	}
 	return nil, fmt.Errorf("%w: no partition of %s has /%s (scanned %s)", ErrNoPartition, root, dir, strings.Join(cands, ", "))

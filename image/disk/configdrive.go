@@ -65,7 +65,7 @@ func (d *Disk) WriteConfigDrive(ctx context.Context, iso []byte, opts ConfigDriv
 		}
 		cd.Created = true
 		if err := d.RereadPartitions(); err != nil {
-			d.log.Warn("kernel did not pick up the config drive partition", "err", err)
+			d.log.Warn("kernel did not pick up the config drive partition", "error", err)
 		}
 	}
 	cd.Partition = *part

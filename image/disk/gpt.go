@@ -189,7 +189,7 @@ func (d *Disk) wipeStaleBackup(lba uint64) {
 		return
 	}
 	if err := d.writeAt(make([]byte, d.lss), int64(lba)*int64(d.lss)); err != nil {
-		d.log.Warn("could not clear the old GPT backup header", "lba", lba, "err", err)
+		d.log.Warn("could not clear the old GPT backup header", "lba", lba, "error", err)
 	}
 }
 

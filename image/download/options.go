@@ -44,11 +44,11 @@ type Options struct {
 	// response headers, and the time without a body byte (stall). Zero
 	// means DefaultConnectTimeout.
 	ConnectTimeout time.Duration
-	// Retries is how many more rounds over URLs are tried after a round
-	// where every URL failed; a round that delivers bytes resets the count.
+	// Retries is how many more attempts each URL gets after its first:
+	// every attempt that ends early counts, whatever it delivered.
 	Retries int
-	// RetryInterval is the first pause between rounds; it doubles each
-	// round, capped at maxBackoffFactor times, and is jittered.
+	// RetryInterval is the pause between rounds of failed attempts,
+	// jittered into [RetryInterval/2, RetryInterval).
 	RetryInterval time.Duration
 	// MaxDuration caps the whole fetch; zero means unlimited.
 	MaxDuration time.Duration
@@ -95,9 +95,6 @@ func (realClock) Sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
-
-// maxBackoffFactor caps the retry pause at this multiple of RetryInterval.
-const maxBackoffFactor = 6
 
 // normalize checks o and fills defaults.
 func (o Options) normalize() (Options, error) {

@@ -55,7 +55,7 @@ func (v *Vars) BootEntries() ([]BootEntry, error) {
 		}
 		o, err := ParseLoadOption(data)
 		if err != nil {
-			slog.Warn("skipping an unreadable UEFI boot entry", "entry", BootName(num), "err", err)
+			slog.Warn("skipping an unreadable UEFI boot entry", "entry", BootName(num), "error", err)
 			continue
 		}
 		entries = append(entries, BootEntry{Num: num, LoadOption: *o})
