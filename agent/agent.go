@@ -135,7 +135,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	boot := &image.Bootloader{EFIRoot: "/sys/firmware/efi", RAIDESP: a.raidESP, IgnoreFailure: a.Config.IgnoreBootloaderFailure}
+	boot := &image.Bootloader{EFIRoot: "/sys/firmware/efi", RAIDESP: a.raidESP, IgnoreFailure: a.Config.IgnoreBootloaderFailure, Log: log}
 	boot.GrubInstall.Store(a.Config.EnableBIOSBootloaderInstall)
 	image.Register(cmds, generic, deployer, boot,
 		func() map[string]any {
@@ -184,7 +184,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}
 		nodeUUID, err = inspect.Run(ctx, inspect.Options{URL: u, Collectors: cfg.Collectors(), HTTP: httpc, Log: log,
-			Root: hardware.Root{Sys: a.SysfsRoot}, BootIF: cfg.BootIFRaw,
+			Root: hardware.Root{Sys: a.SysfsRoot, Log: log}, BootIF: cfg.BootIFRaw,
 			LLDP: func(ctx context.Context, ifaces []string) map[string][]hardware.TLV {
 				return hardware.CollectLLDP(ctx, ifaces, cfg.LLDPTimeout)
 			},
@@ -205,7 +205,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if a.SysfsRoot != "/sys" {
 			perm = nil // a fake tree's NICs have no permanent address to ask for
 		}
-		macs, err := ironic.MACs(a.SysfsRoot, perm)
+		macs, err := ironic.MACs(log, a.SysfsRoot, perm)
 		if err != nil {
 			return fmt.Errorf("listing NICs: %w", err)
 		}
@@ -462,7 +462,7 @@ func (a *Agent) raidManager(ctx context.Context) (*raid.Manager, error) {
 		return out, nil
 	}
 	_, err = os.Stat(filepath.Join(a.SysfsRoot, "firmware/efi"))
-	return &raid.Manager{MD: mdadm.New(runner.Exec{}), Disks: disks, Match: match, UEFI: err == nil}, nil
+	return &raid.Manager{MD: mdadm.New(runner.Exec{}), Disks: disks, Match: match, UEFI: err == nil, Log: a.Log}, nil
 }
 
 // httpClient is the client for the agent's own calls to Ironic and the

@@ -1,7 +1,6 @@
 package hardware
 
 import (
-	"log/slog"
 	"net"
 	"os"
 
@@ -30,7 +29,7 @@ func BMC(r Root) (v4, v6, mac *string) {
 	}
 	dev, err := ipmi.OpenPath(path)
 	if err != nil {
-		slog.Warn("opening the IPMI device", "path", path, "error", err)
+		r.log().Warn("opening the IPMI device", "path", path, "error", err)
 		return nil, nil, nil
 	}
 	defer dev.Close()

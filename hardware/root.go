@@ -1,6 +1,7 @@
 package hardware
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +14,15 @@ type Root struct {
 	Sys  string // default /sys
 	Proc string // default /proc
 	Dev  string // default /dev; by-path links are read from Dev/disk/by-path
+	// Log hears what the inventory could not read; nil discards it.
+	Log *slog.Logger
+}
+
+func (r Root) log() *slog.Logger {
+	if r.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Log
 }
 
 func (r Root) sys(p ...string) string {

@@ -40,6 +40,8 @@ type Bootloader struct {
 	// IgnoreFailure is ipa-ignore-bootloader-failure, the default of the
 	// command's ignore_bootloader_failure.
 	IgnoreFailure bool
+	// Log hears the boot entries made and removed; nil discards it.
+	Log *slog.Logger
 	// GrubInstall is enable_bios_bootloader_install (the agent's
 	// configuration, then Ironic's lookup): a partition image's boot loader
 	// is installed by the image's own GRUB, run chrooted in its root.
@@ -148,7 +150,7 @@ func (b *Bootloader) addEntries(ctx context.Context, device string, esp disk.Par
 				if err := vars.DeleteBootEntry(e.Num); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					return "", bootloaderErr(err)
 				}
-				slog.Info("removed a UEFI boot entry", "entry", uefi.BootName(e.Num), "label", label, "path", e.PathString())
+				b.log().Info("removed a UEFI boot entry", "entry", uefi.BootName(e.Num), "label", label, "path", e.PathString())
 			}
 			hd, err := uefi.HardDrive(t.Disk, t.Number)
 			if err != nil {
@@ -160,7 +162,7 @@ func (b *Bootloader) addEntries(ctx context.Context, device string, esp disk.Par
 			if err != nil {
 				return "", bootloaderErr(err)
 			}
-			slog.Info("added a UEFI boot entry, first in BootOrder", "entry", uefi.BootName(num), "label", label,
+			b.log().Info("added a UEFI boot entry, first in BootOrder", "entry", uefi.BootName(num), "label", label,
 				"path", opt.PathString())
 		}
 	}
@@ -270,7 +272,7 @@ func (b *Bootloader) installGrub(ctx context.Context, device string, p Bootloade
 	if run == nil {
 		run = runner.Exec{}
 	}
-	g := &grub{run: run, mnt: mnt, devDir: devDir, log: slog.Default()}
+	g := &grub{run: run, mnt: mnt, devDir: devDir, log: b.log()}
 	msg, err := g.install(ctx, target)
 	if err != nil {
 		return "", bootloaderErr(fmt.Errorf("installing the image's grub: %w", err))
@@ -475,7 +477,7 @@ func (b *Bootloader) CleanNVRAM(ctx context.Context, patterns []string) ([]strin
 				if err := vars.DeleteBootEntry(e.Num); err != nil {
 					return removed, bootloaderErr(err)
 				}
-				slog.Info("removed a UEFI boot entry", "entry", uefi.BootName(e.Num), "label", e.Description,
+				b.log().Info("removed a UEFI boot entry", "entry", uefi.BootName(e.Num), "label", e.Description,
 					"path", path, "pattern", re.String())
 				removed = append(removed, uefi.BootName(e.Num))
 				break
@@ -486,4 +488,13 @@ func (b *Bootloader) CleanNVRAM(ctx context.Context, patterns []string) ([]strin
 }
 
 // vars are the firmware's variables, under EFIRoot.
-func (b *Bootloader) vars() *uefi.Vars { return &uefi.Vars{Dir: filepath.Join(b.EFIRoot, "efivars")} }
+func (b *Bootloader) log() *slog.Logger {
+	if b.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return b.Log
+}
+
+func (b *Bootloader) vars() *uefi.Vars {
+	return &uefi.Vars{Dir: filepath.Join(b.EFIRoot, "efivars"), Log: b.log()}
+}

@@ -25,6 +25,15 @@ type Manager struct {
 	// Partitions makes the kernel see a holder's new partitions; by default
 	// BLKPG ioctls (KernelPartitions).
 	Partitions func(Device, []Partition) error
+	// Log hears what the manager does to disks; nil discards it.
+	Log *slog.Logger
+}
+
+func (m *Manager) log() *slog.Logger {
+	if m.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return m.Log
 }
 
 // CreateOptions tune Create.
@@ -95,7 +104,7 @@ func (m *Manager) Create(ctx context.Context, c *Config, o CreateOptions) (*Resu
 		if !o.DeleteExisting {
 			return nil, fmt.Errorf("%w: %s %s; run delete_configuration or erase_devices_metadata first, or apply_configuration with delete_existing", ErrNotClean, h.Path, reason)
 		}
-		slog.Info("raid: wiping disk before use", "disk", h.Path, "reason", reason)
+		m.log().Info("raid: wiping disk before use", "disk", h.Path, "reason", reason)
 		if err := m.MD.ZeroSuperblock(ctx, h.Path); err != nil {
 			return nil, err
 		}
@@ -103,7 +112,7 @@ func (m *Manager) Create(ctx context.Context, c *Config, o CreateOptions) (*Resu
 
 	res := &Result{root: l.Root, config: c}
 	for _, h := range l.Holders {
-		slog.Info("raid: partitioning", "disk", h.Path, "partitions", len(h.Partitions))
+		m.log().Info("raid: partitioning", "disk", h.Path, "partitions", len(h.Partitions))
 		if err := writeGPT(h); err != nil {
 			return nil, err
 		}
@@ -113,7 +122,7 @@ func (m *Manager) Create(ctx context.Context, c *Config, o CreateOptions) (*Resu
 		res.Holders = append(res.Holders, h.Path)
 	}
 	for _, a := range l.Arrays {
-		slog.Info("raid: creating", "array", a.String())
+		m.log().Info("raid: creating", "array", a.String())
 		if err := m.MD.Create(ctx, mdadm.CreateOptions{Device: a.Name, Level: a.Level, Name: a.Name, Metadata: a.Metadata, Members: a.Members}); err != nil {
 			return nil, err
 		}
@@ -160,7 +169,7 @@ func (m *Manager) check(ctx context.Context, a Array) error {
 	}
 	for _, want := range a.Members {
 		if !slices.ContainsFunc(d.Members, func(got mdadm.Member) bool { return got.Dev == want }) {
-			slog.Warn("raid: member missing after create, adding", "array", a.Name, "member", want)
+			m.log().Warn("raid: member missing after create, adding", "array", a.Name, "member", want)
 			if err := m.MD.Add(ctx, a.Name, want); err != nil {
 				return err
 			}
@@ -195,7 +204,7 @@ func (m *Manager) Delete(ctx context.Context) error {
 	members := map[string]bool{}
 	for _, a := range arrays {
 		dev := filepath.Join(m.MD.DevDir, a.Name)
-		slog.Info("raid: stopping", "array", dev)
+		m.log().Info("raid: stopping", "array", dev)
 		if err := m.MD.Stop(ctx, dev); err != nil {
 			return err
 		}
@@ -233,7 +242,7 @@ func (m *Manager) Delete(ctx context.Context) error {
 		if err := m.MD.ZeroSuperblock(ctx, devs...); err != nil {
 			return err
 		}
-		slog.Info("raid: wiping holder", "disk", d.Path)
+		m.log().Info("raid: wiping holder", "disk", d.Path)
 		if err := wipeTable(d); err != nil {
 			return err
 		}

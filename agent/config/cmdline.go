@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"net"
 	"slices"
@@ -56,7 +55,7 @@ func applyCmdline(c *Config, params map[string]string) error {
 		o, ok := byKernel[k]
 		if !ok {
 			if strings.HasPrefix(k, "ipa-") {
-				slog.Debug("config: unknown kernel parameter ignored", "param", k)
+				c.Unknown = append(c.Unknown, k)
 			}
 			continue
 		}

@@ -103,6 +103,9 @@ type Config struct {
 	// its command line's words without "=" and those after "--". None is
 	// goipa's; they are kept only to be logged.
 	InitArgs []string
+	// Unknown are the config file keys and ipa-* kernel parameters that
+	// name no option this agent has: ignored, as oslo.config does.
+	Unknown []string
 	// Problems are the settings Sources.Init mode left out because their
 	// value, or their config file, was invalid; each wraps ErrInvalidValue
 	// or names the file. The agent reports them and runs without them.

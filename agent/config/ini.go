@@ -2,10 +2,10 @@ package config
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 )
@@ -98,7 +98,7 @@ func applyFile(c *Config, path string) error {
 		key := strings.ReplaceAll(a.key, "-", "_")
 		o, ok := byKey[a.section+"."+key]
 		if !ok {
-			slog.Debug("config: unknown option ignored", "file", path, "section", a.section, "key", a.key)
+			c.Unknown = append(c.Unknown, fmt.Sprintf("%s: [%s] %s", path, cmp.Or(a.section, "DEFAULT"), a.key))
 			continue
 		}
 		if err := o.value(c).Set(a.value); err != nil {

@@ -111,3 +111,19 @@ func mustLoadInit(t *testing.T, e env, args ...string) *Config {
 	e.init = true
 	return mustLoad(t, e, args...)
 }
+
+// Options this agent does not have are ignored, as oslo.config does, and
+// listed so the agent can say so in its debug log.
+func TestUnknownOptions(t *testing.T) {
+	c := mustLoad(t, env{cmdline: "ipa-no-such-thing=1 nofb other=2\n",
+		files: map[string]string{"etc/a.conf": "[DEFAULT]\nno_such_option = 1\n[mystery]\nkey = v\n"}})
+	all := strings.Join(c.Unknown, "\n")
+	for _, want := range []string{"ipa-no-such-thing", "[DEFAULT] no_such_option", "[mystery] key"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("Unknown = %q, want %q listed", c.Unknown, want)
+		}
+	}
+	if strings.Contains(all, "other") {
+		t.Errorf("Unknown = %q lists a kernel parameter that is not ipa-*", c.Unknown)
+	}
+}

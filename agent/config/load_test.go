@@ -422,7 +422,7 @@ func TestOptionTable(t *testing.T) {
 	if len(byFlag) != len(options) || len(byKey) != len(options) {
 		t.Errorf("%d options, %d flags, %d file keys: names collide", len(options), len(byFlag), len(byKey))
 	}
-	derived := map[string]bool{"BootIF": true, "BootIFRaw": true, "Cmdline": true, "Files": true, "InitArgs": true, "Problems": true}
+	derived := map[string]bool{"BootIF": true, "BootIFRaw": true, "Cmdline": true, "Files": true, "InitArgs": true, "Problems": true, "Unknown": true}
 	var walk func(v reflect.Value, prefix string)
 	walk = func(v reflect.Value, prefix string) {
 		for i := 0; i < v.NumField(); i++ {

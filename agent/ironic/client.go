@@ -41,7 +41,7 @@ type Options struct {
 	RequestID string
 	// APIVersion, if set, replaces version discovery (ipa-ironic-api-version).
 	APIVersion string
-	// Logger defaults to slog.Default().
+	// Logger hears retries and failures; nil discards them.
 	Logger *slog.Logger
 }
 
@@ -96,7 +96,7 @@ func New(opts Options) (*Client, error) {
 		c.http = http.DefaultClient
 	}
 	if c.log == nil {
-		c.log = slog.Default()
+		c.log = slog.New(slog.DiscardHandler)
 	}
 	if opts.APIVersion != "" {
 		v, err := ParseVersion(opts.APIVersion)

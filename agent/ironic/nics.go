@@ -19,7 +19,7 @@ type PermAddrFunc func(ifname string) (net.HardwareAddr, error)
 // preferring the permanent address from perm and falling back to the
 // current one. Addresses starting with "fa:" are dropped as IPA does; the
 // result is lowercase, sorted and without duplicates. perm may be nil.
-func MACs(sysfsRoot string, perm PermAddrFunc) ([]string, error) {
+func MACs(log *slog.Logger, sysfsRoot string, perm PermAddrFunc) ([]string, error) {
 	dir := filepath.Join(sysfsRoot, "class", "net")
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -31,7 +31,7 @@ func MACs(sysfsRoot string, perm PermAddrFunc) ([]string, error) {
 		if _, err := os.Stat(filepath.Join(dir, name, "device")); err != nil {
 			continue // virtual: lo, bridges, bonds, vlans, …
 		}
-		mac := nicMAC(dir, name, perm)
+		mac := nicMAC(log, dir, name, perm)
 		if mac == "" || strings.HasPrefix(mac, "fa:") {
 			continue
 		}
@@ -42,18 +42,18 @@ func MACs(sysfsRoot string, perm PermAddrFunc) ([]string, error) {
 }
 
 // nicMAC returns the normalised MAC of one interface, or "" if it has none.
-func nicMAC(dir, name string, perm PermAddrFunc) string {
+func nicMAC(log *slog.Logger, dir, name string, perm PermAddrFunc) string {
 	if perm != nil {
 		hw, err := perm(name)
 		if err != nil {
-			slog.Debug("ironic: no permanent MAC, using the current one", "nic", name, "error", err)
+			log.Debug("ironic: no permanent MAC, using the current one", "nic", name, "error", err)
 		} else if !isZero(hw) {
 			return strings.ToLower(hw.String())
 		}
 	}
 	b, err := os.ReadFile(filepath.Join(dir, name, "address"))
 	if err != nil {
-		slog.Debug("ironic: NIC without a readable address", "nic", name, "error", err)
+		log.Debug("ironic: NIC without a readable address", "nic", name, "error", err)
 		return ""
 	}
 	hw, err := net.ParseMAC(strings.TrimSpace(string(b)))

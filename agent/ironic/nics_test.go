@@ -2,6 +2,7 @@ package ironic
 
 import (
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -85,7 +86,7 @@ func TestMACs(t *testing.T) {
 		{"current only, duplicates merged", nil, []string{"3c:ec:ef:12:34:56", "52:54:00:00:00:02"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := MACs(root, tc.perm)
+			got, err := MACs(slog.New(slog.DiscardHandler), root, tc.perm)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,7 +103,7 @@ func TestMACs(t *testing.T) {
 
 func TestMACsPermanentFA(t *testing.T) {
 	root := fakeSysfs(t, fakeNIC{name: "eth0", address: "52:54:00:00:00:01", pci: "0000:00:03.0"})
-	got, err := MACs(root, func(string) (net.HardwareAddr, error) {
+	got, err := MACs(slog.New(slog.DiscardHandler), root, func(string) (net.HardwareAddr, error) {
 		return net.HardwareAddr{0xfa, 0x16, 0x3e, 0, 0, 1}, nil
 	})
 	if err != nil || len(got) != 0 {
@@ -111,7 +112,7 @@ func TestMACsPermanentFA(t *testing.T) {
 }
 
 func TestMACsNoSysfs(t *testing.T) {
-	if _, err := MACs(filepath.Join(t.TempDir(), "missing"), nil); err == nil {
+	if _, err := MACs(slog.New(slog.DiscardHandler), filepath.Join(t.TempDir(), "missing"), nil); err == nil {
 		t.Error("MACs on a missing sysfs succeeded")
 	}
 }
@@ -134,7 +135,7 @@ func TestPermAddrReal(t *testing.T) {
 	if _, err := PermAddr(strings.Repeat("x", 20)); err == nil {
 		t.Error("PermAddr accepted an over-long name")
 	}
-	macs, err := MACs("/sys", PermAddr)
+	macs, err := MACs(slog.New(slog.DiscardHandler), "/sys", PermAddr)
 	if err != nil {
 		t.Fatal(err)
 	}

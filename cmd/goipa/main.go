@@ -72,6 +72,9 @@ func run(args []string) error {
 	log := slog.New(slog.NewTextHandler(ring, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 	log.Info("goipa starting", "version", agent.Version, "config_files", cfg.Files)
+	if len(cfg.Unknown) > 0 {
+		log.Debug("unknown options ignored", "options", cfg.Unknown)
+	}
 	if len(cfg.InitArgs) > 0 {
 		log.Debug("init arguments from the kernel ignored", "args", cfg.InitArgs)
 	}

@@ -38,7 +38,7 @@ type Config struct {
 func Register(g *hardware.Generic, c Config) {
 	log := c.Log
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	abortable := true
 	add := func(name string, service bool, fn hardware.StepFunc) {

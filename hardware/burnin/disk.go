@@ -48,7 +48,7 @@ const (
 // result; the error joins the failed devices' reasons.
 func Disk(ctx context.Context, devs []erase.Device, check erase.Options, o DiskOptions, log *slog.Logger) ([]DiskResult, error) {
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	results := make([]DiskResult, len(devs))
 	var todo []int

@@ -46,7 +46,7 @@ type DirectionResult struct {
 // the opposite role.
 func Network(ctx context.Context, o NetworkOptions, log *slog.Logger) ([]DirectionResult, error) {
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	addr, err := partnerAddr(o.Partner)
 	if err != nil {

@@ -159,7 +159,7 @@ func (o *Options) runner() runner.Runner {
 
 func (o *Options) logger() *slog.Logger {
 	if o.Logger == nil {
-		return slog.Default()
+		return slog.New(slog.DiscardHandler)
 	}
 	return o.Logger
 }

@@ -210,7 +210,7 @@ func hasDir(mnt, dir string) (bool, error) {
 
 func (o Options) log() *slog.Logger {
 	if o.Log == nil {
-		return slog.Default()
+		return slog.New(slog.DiscardHandler)
 	}
 	return o.Log
 }

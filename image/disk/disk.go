@@ -50,7 +50,7 @@ func Open(path string, opts Options) (*Disk, error) {
 		opts.MountInfo = "/proc/self/mountinfo"
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	d := &Disk{path: path, log: opts.Logger.With("device", path)}
 

@@ -52,7 +52,7 @@ type Options struct {
 	RetryInterval time.Duration
 	// MaxDuration caps the whole fetch; zero means unlimited.
 	MaxDuration time.Duration
-	// Logger receives retries and resumes; nil means slog.Default().
+	// Logger receives retries and resumes; nil discards them.
 	Logger *slog.Logger
 	// Clock paces retries and progress; nil means the real clock.
 	Clock Clock
@@ -113,7 +113,7 @@ func (o Options) normalize() (Options, error) {
 		o.ConnectTimeout = DefaultConnectTimeout
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Clock == nil {
 		o.Clock = realClock{}

@@ -19,6 +19,13 @@ type BootEntry struct {
 	LoadOption
 }
 
+func (v *Vars) log() *slog.Logger {
+	if v.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return v.Log
+}
+
 // BootName is the variable name of entry num, e.g. Boot000A.
 func BootName(num uint16) string { return fmt.Sprintf("Boot%04X", num) }
 
@@ -55,7 +62,7 @@ func (v *Vars) BootEntries() ([]BootEntry, error) {
 		}
 		o, err := ParseLoadOption(data)
 		if err != nil {
-			slog.Warn("skipping an unreadable UEFI boot entry", "entry", BootName(num), "error", err)
+			v.log().Warn("skipping an unreadable UEFI boot entry", "entry", BootName(num), "error", err)
 			continue
 		}
 		entries = append(entries, BootEntry{Num: num, LoadOption: *o})

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,6 +38,8 @@ const fsImmutableFL = 0x00000010
 // <Name>-<vendor GUID> holding the attributes (UINT32) then the data.
 type Vars struct {
 	Dir string // DefaultDir, or a plain directory in tests
+	// Log hears the entries skipped as unreadable; nil discards it.
+	Log *slog.Logger
 	// flags reads and sets inode flags; nil is the FS_IOC_GETFLAGS and
 	// FS_IOC_SETFLAGS ioctls.
 	flags inodeFlags
