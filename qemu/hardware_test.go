@@ -172,3 +172,53 @@ func run(t *testing.T, name string, args ...string) string {
 	}
 	return string(out)
 }
+
+// TestEraseNVMe runs erase_devices as Ironic's automated cleaning does, with
+// the driver_internal_info Ironic's defaults put there, on an emulated NVMe
+// disk: goipa sends Format NVM itself (no nvme-cli in the ramdisk), the
+// namespace reads back zeros, and a disk in skip_block_devices is left
+// byte for byte.
+func TestEraseNVMe(t *testing.T) {
+	kernel, initrd := Images(t)
+	l := newLab(t, map[string]any{"skip_block_devices": []any{map[string]any{"serial": "keep"}}})
+	l.ironic.UpdateNode(l.node.UUID, func(n *fakeironic.Node) {
+		n.ProvisionState = "clean wait"
+		// deploy_utils.agent_add_clean_params with Ironic's defaults.
+		n.DriverInternalInfo = map[string]any{"agent_erase_devices_iterations": 1, "agent_erase_devices_zeroize": true,
+			"agent_continue_if_secure_erase_failed": false, "agent_continue_if_ata_erase_failed": false,
+			"agent_enable_nvme_secure_erase": true, "agent_enable_ata_secure_erase": true,
+			"disk_erasure_concurrency": 4, "agent_erase_skip_read_only": false}
+	})
+	target, keep := SparseDisk(t, 256<<20), SparseDisk(t, 64<<20)
+	data := bytes.Repeat([]byte("tenant data "), 1<<16)
+	for _, d := range []string{target, keep} {
+		f, err := os.OpenFile(d, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, off := range []int64{0, 100 << 20} {
+			if off < 64<<20 || d == target {
+				f.WriteAt(data, off)
+			}
+		}
+		f.Close()
+	}
+	before := FileSHA256(t, keep)
+	vm := Start(t, Options{Kernel: kernel, Initrd: initrd, MemMB: 256, Append: l.append(), Advertise: true, GuestFwds: l.fwds,
+		Disks: []Disk{{Path: target, Serial: "nvme-target", NVMe: true}, {Path: keep, Serial: "keep"}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := l.conductor(ctx, t)
+	defer c.Close()
+	runStep(ctx, t, c, "clean", fakeironic.Step{Interface: "deploy", Step: "erase_devices"})
+	vm.Kill()
+	if !bytes.Equal(ReadAt(t, target, 0, 256<<20), make([]byte, 256<<20)) {
+		t.Error("the NVMe namespace does not read back zeros after erase_devices")
+	}
+	if FileSHA256(t, keep) != before {
+		t.Error("the disk in skip_block_devices changed")
+	}
+	if c := vm.Console(); !strings.Contains(c, "NVMe format") || !strings.Contains(c, "nvme-format") {
+		t.Errorf("the console shows no NVMe format:\n%s", c)
+	}
+}

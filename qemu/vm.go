@@ -6,6 +6,7 @@ package qemu
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -83,6 +84,9 @@ type Disk struct {
 	Path   string
 	Format string // "raw" (default) or "qcow2"
 	Serial string // optional; shows as the disk's serial in the guest
+	// NVMe attaches the disk as an NVMe controller's namespace (QEMU's
+	// nvme device, which emulates Format NVM) instead of virtio-blk.
+	NVMe bool
 }
 
 // Fwd relays guest connections to GuestServiceIP:GuestPort to HostAddr
@@ -259,7 +263,10 @@ func (o Options) args(port int) ([]string, error) {
 		id := fmt.Sprintf("d%d", i)
 		a = append(a, "-drive", fmt.Sprintf("if=none,id=%s,file=%s,format=%s,cache=unsafe,discard=unmap", id, d.Path, format))
 		dev := "virtio-blk-pci,drive=" + id
-		if d.Serial != "" {
+		if d.NVMe {
+			// An NVMe controller needs a serial.
+			dev = "nvme,serial=" + cmp.Or(d.Serial, id) + ",drive=" + id
+		} else if d.Serial != "" {
 			dev += ",serial=" + d.Serial
 		}
 		a = append(a, "-device", dev)

@@ -51,7 +51,7 @@ func eraseDevice(ctx context.Context, dev Device, o *Options) (Method, error) {
 	var secureErr error
 	switch {
 	case isNVMe(dev) && o.EnableNVMeSecureErase:
-		m, err := nvmeErase(ctx, o, dev.Path, begin)
+		m, err := nvmeErase(o, o.nvme(d.fd), dev.Path, begin)
 		if err == nil {
 			return m, d.finishHardware(rep, m, log)
 		}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/goipa/goipa/hardware/nvme"
 	"github.com/goipa/goipa/internal/runner"
 	"github.com/goipa/goipa/internal/runner/runnertest"
 )
@@ -486,22 +488,17 @@ func TestLoopSecureEraseFallback(t *testing.T) {
 	const size = 8 << 20
 	ctx := context.Background()
 	dev, _ := newLoop(t, size, 512)
-	nvme := Device{Path: dev, Tran: "nvme"}
-	idCtrl := "nvme id-ctrl " + dev + " -o json"
-	format := "nvme format " + dev + " -s 2 -f"
-	fake := func(formatErr error) *runnertest.Fake {
-		return &runnertest.Fake{Responses: map[string]runnertest.Response{
-			idCtrl: {Stdout: testdata(t, "nvme-id-ctrl-crypto.json")},
-			format: {Err: formatErr},
-		}}
+	nvmeDev := Device{Path: dev, Tran: "nvme"}
+	drive := func(formatErr error) func(int) nvme.Device {
+		return func(int) nvme.Device { return &nvmeDrive{oacs: 0x02, fna: 0x04, formatErr: formatErr} }
 	}
-	failure := &runner.ExitError{Cmd: runner.Command("nvme"), ExitCode: 1, Stderr: "NVMe status: ACCESS_DENIED"}
+	failure := fmt.Errorf("%w: status 0x286 (access denied)", nvme.ErrStatus)
 
 	fill(t, dev, size, 0x77)
 	o := testOptions(t)
 	var reports []Progress
-	o.Runner, o.Progress = fake(nil), func(p Progress) { reports = append(reports, p) }
-	res, err := Devices(ctx, []Device{nvme}, o)
+	o.NVMe, o.Progress = drive(nil), func(p Progress) { reports = append(reports, p) }
+	res, err := Devices(ctx, []Device{nvmeDev}, o)
 	if err != nil || res[0].Method != MethodNVMeCrypto {
 		t.Fatalf("Devices = %+v, %v; want an NVMe crypto erase", res, err)
 	}
@@ -512,9 +509,9 @@ func TestLoopSecureEraseFallback(t *testing.T) {
 		t.Error("the agent wrote to the disk although the drive erased itself")
 	}
 
-	o.Runner, o.Progress = fake(failure), nil
-	_, err = Devices(ctx, []Device{nvme}, o)
-	if !errors.Is(err, ErrSecureErase) || !strings.Contains(err.Error(), "ACCESS_DENIED") || !strings.Contains(err.Error(), "not enabled") {
+	o.NVMe, o.Progress = drive(failure), nil
+	_, err = Devices(ctx, []Device{nvmeDev}, o)
+	if !errors.Is(err, ErrSecureErase) || !strings.Contains(err.Error(), "access denied") || !strings.Contains(err.Error(), "not enabled") {
 		t.Fatalf("Devices with a failing format = %v, want ErrSecureErase", err)
 	}
 	if b := readAt(t, dev, 0, 4096); b[0] != 0x77 {
@@ -522,7 +519,7 @@ func TestLoopSecureEraseFallback(t *testing.T) {
 	}
 
 	o.ContinueIfSecureEraseFailed = true
-	res, err = Devices(ctx, []Device{nvme}, o)
+	res, err = Devices(ctx, []Device{nvmeDev}, o)
 	if err != nil || res[0].Method != MethodOverwrite {
 		t.Fatalf("Devices with fallback = %+v, %v; want overwrite", res, err)
 	}
@@ -531,13 +528,14 @@ func TestLoopSecureEraseFallback(t *testing.T) {
 	}
 
 	o.EnableNVMeSecureErase, o.ContinueIfSecureEraseFailed = false, false
-	o.Runner = &runnertest.Fake{}
+	asked := false
+	o.NVMe = func(int) nvme.Device { asked = true; return &nvmeDrive{} }
 	fill(t, dev, size, 0x77)
-	if res, err := Devices(ctx, []Device{nvme}, o); err != nil || res[0].Method != MethodOverwrite {
+	if res, err := Devices(ctx, []Device{nvmeDev}, o); err != nil || res[0].Method != MethodOverwrite {
 		t.Fatalf("Devices with NVMe erase disabled = %+v, %v; want overwrite", res, err)
 	}
-	if got := o.Runner.(*runnertest.Fake).Argvs(); len(got) != 0 {
-		t.Errorf("ran %q although NVMe secure erase is disabled", got)
+	if asked {
+		t.Error("the drive was sent commands although NVMe secure erase is disabled")
 	}
 }
 
@@ -548,19 +546,19 @@ func TestLoopExpress(t *testing.T) {
 	const size = 32 << 20
 	ctx := context.Background()
 	plain, _ := newLoop(t, size, 512)
-	nvme, _ := newLoop(t, size, 512)
-	for _, dev := range []string{plain, nvme} {
+	nvmeDev, _ := newLoop(t, size, 512)
+	for _, dev := range []string{plain, nvmeDev} {
 		run(t, "sgdisk", "-n", "1:0:+8M", dev)
 	}
 	o := testOptions(t)
-	o.Runner = &runnertest.Fake{Responses: map[string]runnertest.Response{
-		"nvme id-ctrl " + nvme + " -o json": {Stdout: testdata(t, "nvme-id-ctrl-noformat.json")},
-	}}
-	res, err := Express(ctx, []Device{{Path: plain}, {Path: nvme, Tran: "nvme"}}, o)
+	o.Runner = &runnertest.Fake{}
+	noFormat := &nvmeDrive{oacs: 0x00}
+	o.NVMe = func(int) nvme.Device { return noFormat }
+	res, err := Express(ctx, []Device{{Path: plain}, {Path: nvmeDev, Tran: "nvme"}}, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, dev := range []string{plain, nvme} {
+	for i, dev := range []string{plain, nvmeDev} {
 		if res[i].Method != MethodMetadata {
 			t.Errorf("%s: method %q, want metadata", dev, res[i].Method)
 		}
@@ -568,16 +566,17 @@ func TestLoopExpress(t *testing.T) {
 			t.Errorf("wipefs %s after Express:\n%s", dev, out)
 		}
 	}
-	if got := o.Runner.(*runnertest.Fake).Argvs(); len(got) != 1 {
-		t.Errorf("ran %q, want only nvme id-ctrl (no ATA erase in express mode)", got)
+	if got := o.Runner.(*runnertest.Fake).Argvs(); len(got) != 0 {
+		t.Errorf("ran %q, want nothing (no ATA erase in express mode)", got)
 	}
 
-	o.Runner = &runnertest.Fake{Responses: map[string]runnertest.Response{
-		"nvme id-ctrl " + nvme + " -o json": {Stdout: testdata(t, "nvme-id-ctrl-userdata.json")},
-		"nvme format " + nvme + " -s 1 -f":  {},
-	}}
-	if res, err := Express(ctx, []Device{{Path: nvme, Tran: "nvme"}}, o); err != nil || res[0].Method != MethodNVMeUserData {
+	formattable := &nvmeDrive{oacs: 0x02}
+	o.NVMe = func(int) nvme.Device { return formattable }
+	if res, err := Express(ctx, []Device{{Path: nvmeDev, Tran: "nvme"}}, o); err != nil || res[0].Method != MethodNVMeUserData {
 		t.Errorf("Express of a formattable NVMe = %+v, %v", res, err)
+	}
+	if len(formattable.formats) != 1 {
+		t.Errorf("Format NVM sent %d times, want once", len(formattable.formats))
 	}
 }
 

@@ -1,20 +1,11 @@
 package erase
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"strconv"
 	"strings"
 
-	"github.com/goipa/goipa/internal/runner"
-)
-
-// Identify Controller bits nvme-cli reports in id-ctrl's JSON.
-const (
-	oacsFormat     = 1 << 1 // OACS: Format NVM supported
-	fnaCryptoErase = 1 << 2 // FNA: cryptographic erase supported by Format NVM
+	"github.com/goipa/goipa/hardware/nvme"
 )
 
 func isNVMe(dev Device) bool {
@@ -25,37 +16,26 @@ func isNVMe(dev Device) bool {
 	return dev.Tran == "nvme" || strings.HasPrefix(filepath.Base(path), "nvme")
 }
 
-// nvmeErase is IPA's _nvme_erase: nvme id-ctrl decides between a
-// cryptographic erase (format -s 2) and a user-data erase (-s 1); a drive
-// without Format NVM, or a failing command, is an ErrSecureErase.
-func nvmeErase(ctx context.Context, o *Options, path string, begin func(Method)) (Method, error) {
-	r := o.runner()
-	out, err := r.Run(ctx, runner.Command("nvme", "id-ctrl", path, "-o", "json"))
+// nvmeErase is IPA's _nvme_erase in Go: Identify Controller decides
+// between a cryptographic erase (Format NVM with SES 2, when FNA says the
+// controller can) and a user-data erase (SES 1); a drive without Format
+// NVM, or a failing command, is an ErrSecureErase. dev is the namespace's
+// block device, held open by the caller.
+func nvmeErase(o *Options, dev nvme.Device, path string, begin func(Method)) (Method, error) {
+	c, err := nvme.IdentifyController(dev)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w: fetching NVMe capabilities: %w", path, ErrSecureErase, err)
 	}
-	var id struct {
-		OACS *json.Number `json:"oacs"`
-		FNA  *json.Number `json:"fna"`
+	if !c.FormatNVM {
+		return "", fmt.Errorf("%s: %w: the controller does not support Format NVM", path, ErrSecureErase)
 	}
-	if err := json.Unmarshal(out, &id); err != nil || id.OACS == nil || id.FNA == nil {
-		return "", fmt.Errorf("%s: %w: nvme id-ctrl gave no oacs/fna (%v)", path, ErrSecureErase, err)
+	ses, m := nvme.UserDataErase, MethodNVMeUserData
+	if c.CryptoErase {
+		ses, m = nvme.CryptographicErase, MethodNVMeCrypto
 	}
-	oacs, err1 := id.OACS.Int64()
-	fna, err2 := id.FNA.Int64()
-	if err1 != nil || err2 != nil {
-		return "", fmt.Errorf("%s: %w: nvme id-ctrl oacs=%s fna=%s", path, ErrSecureErase, id.OACS, id.FNA)
-	}
-	if oacs&oacsFormat == 0 {
-		return "", fmt.Errorf("%s: %w: the controller does not support Format NVM (oacs=%#x)", path, ErrSecureErase, oacs)
-	}
-	ses, m := 1, MethodNVMeUserData
-	if fna&fnaCryptoErase != 0 {
-		ses, m = 2, MethodNVMeCrypto
-	}
-	o.logger().Info("NVMe format", "device", path, "ses", ses)
+	o.logger().Info("NVMe format", "device", path, "model", c.Model, "ses", ses, "all_namespaces", c.FormatAllNamespaces)
 	begin(m)
-	if _, err := r.Run(ctx, runner.Command("nvme", "format", path, "-s", strconv.Itoa(ses), "-f")); err != nil {
+	if err := nvme.Format(dev, ses); err != nil {
 		return "", fmt.Errorf("%s: %w: %w", path, ErrSecureErase, err)
 	}
 	return m, nil

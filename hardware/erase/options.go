@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/goipa/goipa/hardware"
+	"github.com/goipa/goipa/hardware/nvme"
 	"github.com/goipa/goipa/internal/runner"
 )
 
@@ -45,8 +46,11 @@ type Options struct {
 	// AllowSpecialFilesystems disables the shared-disk filesystem guard
 	// (kernel parameter ipa-guard-special-filesystems=false).
 	AllowSpecialFilesystems bool
-	// Runner runs nvme, hdparm and smartctl; nil means runner.Exec.
+	// Runner runs hdparm and smartctl; nil means runner.Exec.
 	Runner runner.Runner
+	// NVMe sends admin commands to the NVMe device open at fd; nil means
+	// the kernel's NVME_IOCTL_ADMIN_CMD (nvme.FD). Tests fake the drive.
+	NVMe func(fd int) nvme.Device
 	// Progress, if set, receives per-device progress; it is called from
 	// one goroutine per device being erased, so it must be safe for
 	// concurrent use.
@@ -148,6 +152,13 @@ func intOpt(m map[string]any, key string, def, lo, hi int) (int, error) {
 		return 0, fmt.Errorf("%w: %s = %d: want %d to %d", ErrInvalidOption, key, n, lo, hi)
 	}
 	return n, nil
+}
+
+func (o *Options) nvme(fd int) nvme.Device {
+	if o.NVMe == nil {
+		return nvme.FD(fd)
+	}
+	return o.NVMe(fd)
 }
 
 func (o *Options) runner() runner.Runner {

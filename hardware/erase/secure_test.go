@@ -9,48 +9,59 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goipa/goipa/hardware/nvme"
 	"github.com/goipa/goipa/internal/runner"
 	"github.com/goipa/goipa/internal/runner/runnertest"
 )
 
+// nvmeDrive fakes an NVMe controller: Identify pages built at the Base
+// Specification's offsets, and a record of the Format NVM commands sent.
+type nvmeDrive struct {
+	oacs, fna byte
+	formatErr error
+	formats   []uint32 // Format NVM's CDW10, in order
+}
+
+func (d *nvmeDrive) NamespaceID() (uint32, error) { return 1, nil }
+
+func (d *nvmeDrive) Admin(c *nvme.AdminCmd, data []byte) error {
+	switch {
+	case c.Opcode == nvme.OpIdentify && c.Cdw10 == 1: // controller
+		data[256], data[524] = d.oacs, d.fna // OACS, FNA
+	case c.Opcode == nvme.OpIdentify && c.Cdw10 == 0: // namespace
+		data[26] = 0x01 // FLBAS: LBA format 1 in use
+	case c.Opcode == nvme.OpFormatNVM:
+		d.formats = append(d.formats, c.Cdw10)
+		return d.formatErr
+	default:
+		return fmt.Errorf("unexpected opcode %#x", c.Opcode)
+	}
+	return nil
+}
+
 func TestNVMeErase(t *testing.T) {
 	t.Parallel()
 	const dev = "/dev/nvme0n1"
-	idCtrl := "nvme id-ctrl " + dev + " -o json"
-	exitErr := &runner.ExitError{Cmd: runner.Command("nvme"), ExitCode: 1, Stderr: "NVMe status: Invalid Format"}
 	tests := []struct {
-		name      string
-		responses map[string]runnertest.Response
-		method    Method
-		format    string // the format argv expected, "" for none
-		errText   string
+		name    string
+		drive   nvmeDrive
+		method  Method
+		formats []uint32 // CDW10: LBA format 1 kept, SES in bits 11:9
+		errText string
 	}{
-		{"crypto erase", map[string]runnertest.Response{
-			idCtrl: {Stdout: testdata(t, "nvme-id-ctrl-crypto.json")}, "nvme format*": {}},
-			MethodNVMeCrypto, "nvme format /dev/nvme0n1 -s 2 -f", ""},
-		{"user-data erase", map[string]runnertest.Response{
-			idCtrl: {Stdout: testdata(t, "nvme-id-ctrl-userdata.json")}, "nvme format*": {}},
-			MethodNVMeUserData, "nvme format /dev/nvme0n1 -s 1 -f", ""},
-		{"no Format NVM", map[string]runnertest.Response{
-			idCtrl: {Stdout: testdata(t, "nvme-id-ctrl-noformat.json")}},
-			"", "", "does not support Format NVM"},
-		{"format fails", map[string]runnertest.Response{
-			idCtrl: {Stdout: testdata(t, "nvme-id-ctrl-crypto.json")}, "nvme format*": {Err: exitErr}},
-			"", "nvme format /dev/nvme0n1 -s 2 -f", "Invalid Format"},
-		{"id-ctrl fails", map[string]runnertest.Response{
-			idCtrl: {Err: fmt.Errorf("nvme: %w", exec.ErrNotFound)}},
-			"", "", "fetching NVMe capabilities"},
-		{"id-ctrl prints garbage", map[string]runnertest.Response{
-			idCtrl: {Stdout: "NVMe status: INVALID_NS"}},
-			"", "", "no oacs/fna"},
+		{"crypto erase", nvmeDrive{oacs: 0x02, fna: 0x04}, MethodNVMeCrypto, []uint32{0x0401}, ""},
+		{"user-data erase", nvmeDrive{oacs: 0x02, fna: 0x00}, MethodNVMeUserData, []uint32{0x0201}, ""},
+		{"no Format NVM", nvmeDrive{oacs: 0x01, fna: 0x04}, "", nil, "does not support Format NVM"},
+		{"format fails", nvmeDrive{oacs: 0x02, fna: 0x04, formatErr: fmt.Errorf("%w: status 0x10a (invalid format)", nvme.ErrStatus)},
+			"", []uint32{0x0401}, "invalid format"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f := &runnertest.Fake{Responses: tt.responses}
+			drive := tt.drive
 			var begun []Method
-			o := Options{Runner: f, Logger: quiet}
-			m, err := nvmeErase(context.Background(), &o, dev, func(m Method) { begun = append(begun, m) })
+			o := Options{Logger: quiet}
+			m, err := nvmeErase(&o, &drive, dev, func(m Method) { begun = append(begun, m) })
 			if tt.errText == "" {
 				if err != nil || m != tt.method {
 					t.Fatalf("nvmeErase = %q, %v; want %q", m, err, tt.method)
@@ -61,12 +72,8 @@ func TestNVMeErase(t *testing.T) {
 			} else if !errors.Is(err, ErrSecureErase) || !strings.Contains(err.Error(), tt.errText) || !strings.Contains(err.Error(), dev) {
 				t.Fatalf("nvmeErase = %q, %v; want ErrSecureErase with %q", m, err, tt.errText)
 			}
-			want := []string{idCtrl}
-			if tt.format != "" {
-				want = append(want, tt.format)
-			}
-			if got := f.Argvs(); !slices.Equal(got, want) {
-				t.Errorf("ran %q, want %q", got, want)
+			if !slices.Equal(drive.formats, tt.formats) {
+				t.Errorf("Format NVM CDW10 %#x, want %#x", drive.formats, tt.formats)
 			}
 		})
 	}
