@@ -45,7 +45,7 @@ func TestInspectionInventory(t *testing.T) {
 	fwds := append(l.fwds, Fwd{GuestPort: guestInspectorPort, HostAddr: ln.Addr().String()})
 	app := l.append() + fmt.Sprintf(" ipa-inspection-callback-url=http://%s:%d/v1/continue ipa-inspection-collectors=default,pci-devices",
 		GuestServiceIP, guestInspectorPort)
-	Start(t, Options{Kernel: kernel, Initrd: initrd, MemMB: 256, Append: app, GuestFwds: fwds,
+	Start(t, Options{Kernel: kernel, Initrd: initrd, MemMB: 256, Append: app, GuestFwds: fwds, IPMI: true,
 		Disks: []Disk{{Path: SparseDisk(t, 1<<30), Serial: "disk-a"}, {Path: SparseDisk(t, 2<<30), Serial: "disk-b"}}})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -94,6 +94,18 @@ func TestInspectionInventory(t *testing.T) {
 	}
 	if inv.CPU.Count != 1 || inv.Boot.CurrentBootMode != "bios" {
 		t.Errorf("cpu %+v, boot %+v", inv.CPU, inv.Boot)
+	}
+	// QEMU's BMC simulator answers over KCS but has no LAN channel
+	// configured: IPA then reports 0.0.0.0, ::/0 and no MAC (null without
+	// a BMC at all).
+	if s := func(p *string) string {
+		if p == nil {
+			return "null"
+		}
+		return *p
+	}; s(inv.BMCAddress) != "0.0.0.0" || s(inv.BMCV6Address) != "::/0" || inv.BMCMAC != nil {
+		t.Errorf("bmc_address %s, bmc_v6address %s, bmc_mac %s; want 0.0.0.0, ::/0, null (a BMC without LAN settings)",
+			s(inv.BMCAddress), s(inv.BMCV6Address), s(inv.BMCMAC))
 	}
 	virtio := 0
 	for _, p := range data.PCIDevices {

@@ -73,6 +73,9 @@ type Options struct {
 	NetBoot string
 	// TFTP is the directory QEMU's TFTP server serves to the guest.
 	TFTP string
+	// IPMI adds QEMU's BMC simulator behind a KCS interface, as a server's
+	// BMC appears to the host (/dev/ipmi0 once ipmi_si is loaded).
+	IPMI bool
 	// GuestIP is the address QEMU's DHCP gives the guest (10.0.2.x; default
 	// 10.0.2.15), so several VMs can be told apart by the address they call
 	// back from.
@@ -251,6 +254,9 @@ func (o Options) args(port int) ([]string, error) {
 		// One socat per guest connection; a plain tcp: target would be
 		// connected once at QEMU start-up.
 		netdev += fmt.Sprintf(",guestfwd=tcp:%s:%d-cmd:socat - TCP:%s", GuestServiceIP, f.GuestPort, net.JoinHostPort(host, hport))
+	}
+	if o.IPMI {
+		a = append(a, "-device", "ipmi-bmc-sim,id=bmc0", "-device", "isa-ipmi-kcs,bmc=bmc0")
 	}
 	a = append(a, "-netdev", netdev, "-device", nic,
 		"-object", "rng-random,filename=/dev/urandom,id=rng0", "-device", "virtio-rng-pci,rng=rng0")

@@ -42,8 +42,10 @@ type devicePattern struct{ glob, prefix, module string }
 
 // coldplugBuses are the buses whose drivers load only when a device on them
 // matches: loading every NIC and HBA driver of the list would cost seconds of
-// signature checks under emulation for hardware that is not there.
-var coldplugBuses = []string{"pci:", "virtio:"}
+// signature checks under emulation for hardware that is not there. The
+// platform bus carries the BMC the firmware's SMBIOS describes
+// (platform:dmi-ipmi-si, ipmi_si's).
+var coldplugBuses = []string{"pci:", "virtio:", "platform:"}
 
 func readModuleTree(dir string) (*moduleTree, error) {
 	t := &moduleTree{paths: map[string]string{}, deps: map[string][]string{}, softPre: map[string][]string{}, aliases: map[string][]string{}}
