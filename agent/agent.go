@@ -145,7 +145,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			return nil
 		}, a.rootDevice)
 	raid.Register(generic, a.raidManager)
-	erase.Register(generic, a.eraseDevices, erase.Options{Runner: runner.Exec{}, Logger: log, SysfsRoot: a.SysfsRoot,
+	erase.Register(generic, a.eraseDevices, erase.Options{Logger: log, SysfsRoot: a.SysfsRoot,
 		AllowSpecialFilesystems: !a.Config.GuardSpecialFilesystems})
 	burnin.Register(generic, burnin.Config{Devices: a.eraseDevices, Log: log,
 		Check: erase.Options{Logger: log, SysfsRoot: a.SysfsRoot, AllowSpecialFilesystems: !a.Config.GuardSpecialFilesystems}})

@@ -39,7 +39,7 @@ func Devices(ctx context.Context, devs []Device, opts Options) ([]Result, error)
 func eraseDevice(ctx context.Context, dev Device, o *Options) (Method, error) {
 	log := o.logger().With("device", dev.Path)
 	// Held open exclusively throughout, so nothing mounts or assembles it
-	// meanwhile; nvme-cli and hdparm open it without O_EXCL.
+	// meanwhile; the NVMe and ATA commands go through this same file.
 	d, err := openBlock(dev.Path)
 	if err != nil {
 		return "", err
@@ -57,7 +57,7 @@ func eraseDevice(ctx context.Context, dev Device, o *Options) (Method, error) {
 		}
 		secureErr = err
 	case !isNVMe(dev) && o.EnableATASecureErase:
-		m, ok, err := ataErase(ctx, o, dev.Path, begin)
+		m, ok, err := ataErase(o, o.ata(d.fd), dev.Path, begin)
 		if ok && err == nil {
 			return m, d.finishHardware(rep, m, log)
 		}

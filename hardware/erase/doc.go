@@ -13,7 +13,8 @@
 // The metadata erase runs in Go, without wipefs or sgdisk: it zeroes the
 // first and last MiB of the device and of every partition its GPT or MBR
 // lists, plus the few deeper places blkid looks for signatures; secure
-// erase goes through NVMe admin commands (hardware/nvme) and hdparm (via internal/runner); the
+// erase goes through NVMe admin commands (hardware/nvme) and ATA
+// PASS-THROUGH (hardware/ata), without nvme-cli or hdparm; the
 // overwrite fallback (IPA's shred) writes an AES-CTR stream and zeroes with
 // BLKZEROOUT.
 package erase

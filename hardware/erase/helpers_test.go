@@ -14,7 +14,6 @@ import (
 
 	"github.com/goipa/goipa/internal/looptest"
 	"github.com/goipa/goipa/internal/runner"
-	"github.com/goipa/goipa/internal/runner/runnertest"
 )
 
 // fakeSys is a fake /sys, /dev and mountinfo. Its "devices" are sparse
@@ -170,35 +169,6 @@ func writeAt(t testing.TB, path string, off int64, b []byte) {
 		t.Fatal(err)
 	}
 	must(t, f.Sync())
-}
-
-// stepRunner is a fake drive behind runnertest.Fake: after a command in
-// then runs, the responses it maps to replace the fake's, so hdparm -I can
-// answer differently before and after an erase.
-type stepRunner struct {
-	*runnertest.Fake
-	then map[string]map[string]runnertest.Response
-}
-
-func (s *stepRunner) Run(ctx context.Context, c runner.Cmd) ([]byte, error) {
-	out, err := s.Fake.Run(ctx, c)
-	for k, v := range s.then[c.String()] {
-		s.Fake.Responses[k] = v
-	}
-	return out, err
-}
-
-func testdata(t testing.TB, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	must(t, err)
-	return string(b)
-}
-
-// hdparmI renders hdparm -I output for a SATA SSD with the given Security
-// state lines (as hdparm prints them: "\tnot\tfrozen").
-func hdparmI(t testing.TB, security ...string) string {
-	return strings.Replace(testdata(t, "hdparm-I-sata-ssd.txt"), "{{security}}", strings.Join(security, "\n"), 1)
 }
 
 func zeroBytes(b []byte) bool { return len(bytes.Trim(b, "\x00")) == 0 }

@@ -16,9 +16,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/goipa/goipa/hardware/ata"
 	"github.com/goipa/goipa/hardware/nvme"
 	"github.com/goipa/goipa/internal/runner"
-	"github.com/goipa/goipa/internal/runner/runnertest"
 )
 
 // Tests on real block devices: loop devices over sparse files in
@@ -400,13 +400,6 @@ func looksRandom(t *testing.T, data []byte, fillByte byte) {
 	}
 }
 
-// noATA answers hdparm -I like a drive without ATA security.
-func noATA(t testing.TB, dev string) *runnertest.Fake {
-	return &runnertest.Fake{Responses: map[string]runnertest.Response{
-		"hdparm -I " + dev: {Stdout: hdparmI(t, "\tnot\tsupported", "\tnot\tenabled", "\tnot\tlocked", "\tnot\tfrozen")},
-	}}
-}
-
 func TestLoopOverwrite(t *testing.T) {
 	t.Parallel()
 	const size = 24<<20 + 3*512 // a partial last chunk, 512-byte aligned only
@@ -415,7 +408,7 @@ func TestLoopOverwrite(t *testing.T) {
 
 	fill(t, dev, size, 0xa5)
 	o := testOptions(t)
-	o.Iterations, o.Zeroize, o.Runner = 1, false, noATA(t, dev)
+	o.Iterations, o.Zeroize = 1, false // a loop device answers no ATA IDENTIFY: overwrite
 	res, err := Devices(ctx, []Device{{Path: dev}}, o)
 	if err != nil || res[0].Method != MethodOverwrite {
 		t.Fatalf("Devices = %+v, %v", res, err)
@@ -458,17 +451,13 @@ func TestLoopDevicesConcurrent(t *testing.T) {
 	t.Parallel()
 	const size = 8 << 20
 	var devs []Device
-	f := &runnertest.Fake{Responses: map[string]runnertest.Response{}}
 	for range 3 {
 		dev, _ := newLoop(t, size, 512)
 		fill(t, dev, size, 0x5a)
 		devs = append(devs, Device{Path: dev})
-		for k, v := range noATA(t, dev).Responses {
-			f.Responses[k] = v
-		}
 	}
 	o := testOptions(t)
-	o.Concurrency, o.Runner = 2, f
+	o.Concurrency = 2
 	res, err := Devices(context.Background(), devs, o)
 	if err != nil {
 		t.Fatal(err)
@@ -551,7 +540,8 @@ func TestLoopExpress(t *testing.T) {
 		run(t, "sgdisk", "-n", "1:0:+8M", dev)
 	}
 	o := testOptions(t)
-	o.Runner = &runnertest.Fake{}
+	ataAsked := false
+	o.ATA = func(int) ata.Device { ataAsked = true; return &ataDrive{} }
 	noFormat := &nvmeDrive{oacs: 0x00}
 	o.NVMe = func(int) nvme.Device { return noFormat }
 	res, err := Express(ctx, []Device{{Path: plain}, {Path: nvmeDev, Tran: "nvme"}}, o)
@@ -566,8 +556,8 @@ func TestLoopExpress(t *testing.T) {
 			t.Errorf("wipefs %s after Express:\n%s", dev, out)
 		}
 	}
-	if got := o.Runner.(*runnertest.Fake).Argvs(); len(got) != 0 {
-		t.Errorf("ran %q, want nothing (no ATA erase in express mode)", got)
+	if ataAsked {
+		t.Error("the disks were sent ATA commands: there is no ATA erase in express mode")
 	}
 
 	formattable := &nvmeDrive{oacs: 0x02}
@@ -596,7 +586,6 @@ func TestLoopRefusesMounted(t *testing.T) {
 	t.Cleanup(func() { run(t, "umount", mnt) })
 	ctx := context.Background()
 	o := testOptions(t)
-	o.Runner = noATA(t, dev)
 	wantErr := func(name string, err error) {
 		t.Helper()
 		if !errors.Is(err, ErrMounted) || !strings.Contains(err.Error(), mnt) {
@@ -622,7 +611,6 @@ func TestLoopReadOnly(t *testing.T) {
 	dev, _ := newLoop(t, 32<<20, 512, "--read-only")
 	ctx := context.Background()
 	o := testOptions(t)
-	o.Runner = noATA(t, dev)
 	if err := Metadata(ctx, Device{Path: dev}, o); !errors.Is(err, ErrReadOnly) {
 		t.Errorf("Metadata = %v, want ErrReadOnly", err)
 	}

@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/goipa/goipa/hardware"
+	"github.com/goipa/goipa/hardware/ata"
 	"github.com/goipa/goipa/hardware/nvme"
-	"github.com/goipa/goipa/internal/runner"
 )
 
 // Options controls the erase functions. Start from ParseOptions, which
@@ -46,11 +46,12 @@ type Options struct {
 	// AllowSpecialFilesystems disables the shared-disk filesystem guard
 	// (kernel parameter ipa-guard-special-filesystems=false).
 	AllowSpecialFilesystems bool
-	// Runner runs hdparm and smartctl; nil means runner.Exec.
-	Runner runner.Runner
 	// NVMe sends admin commands to the NVMe device open at fd; nil means
 	// the kernel's NVME_IOCTL_ADMIN_CMD (nvme.FD). Tests fake the drive.
 	NVMe func(fd int) nvme.Device
+	// ATA sends ATA commands to the disk open at fd; nil means ATA
+	// PASS-THROUGH over SG_IO (ata.SGIO). Tests fake the drive.
+	ATA func(fd int) ata.Device
 	// Progress, if set, receives per-device progress; it is called from
 	// one goroutine per device being erased, so it must be safe for
 	// concurrent use.
@@ -161,11 +162,11 @@ func (o *Options) nvme(fd int) nvme.Device {
 	return o.NVMe(fd)
 }
 
-func (o *Options) runner() runner.Runner {
-	if o.Runner == nil {
-		return runner.Exec{}
+func (o *Options) ata(fd int) ata.Device {
+	if o.ATA == nil {
+		return ata.SGIO(fd)
 	}
-	return o.Runner
+	return o.ATA(fd)
 }
 
 func (o *Options) logger() *slog.Logger {

@@ -1,17 +1,16 @@
 package erase
 
 import (
-	"context"
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/goipa/goipa/hardware/ata"
 	"github.com/goipa/goipa/hardware/nvme"
-	"github.com/goipa/goipa/internal/runner"
-	"github.com/goipa/goipa/internal/runner/runnertest"
 )
 
 // nvmeDrive fakes an NVMe controller: Identify pages built at the Base
@@ -79,102 +78,128 @@ func TestNVMeErase(t *testing.T) {
 	}
 }
 
+// ataDrive fakes a SATA drive's security feature set (ACS-3 7.47-7.51):
+// IDENTIFY reports its state in words 82 and 128, the SECURITY commands
+// change it as a drive would.
+type ataDrive struct {
+	supported, enhanced, frozen bool
+	enabled, locked             bool
+	password                    []byte // the user password, when enabled
+	noSAT                       bool   // the path passes no ATA commands
+	eraseFails, staysEnabled    bool
+	erased                      string // "", "normal" or "enhanced"
+	log                         []string
+}
+
+func (d *ataDrive) Run(c ata.Command, data []byte) error {
+	name := map[uint8]string{0xec: "identify", 0xf1: "set-password", 0xf2: "unlock", 0xf3: "erase-prepare", 0xf4: "erase-unit"}[c.Command]
+	pw := func() []byte { return bytes.TrimRight(data[2:34], "\x00") }
+	if len(data) >= 34 && name != "identify" {
+		name += " " + string(pw())
+	}
+	d.log = append(d.log, strings.TrimSpace(name))
+	refused := fmt.Errorf("%w: command %#x aborted", ata.ErrCommand, c.Command)
+	switch c.Command {
+	case 0xec:
+		if d.noSAT {
+			return fmt.Errorf("%w: sense key 0x5", ata.ErrCommand)
+		}
+		var w128 uint16
+		for i, b := range []bool{d.supported, d.enabled, d.locked, d.frozen, false, d.enhanced} {
+			if b {
+				w128 |= 1 << i
+			}
+		}
+		w82 := uint16(0)
+		if d.supported {
+			w82 = 1 << 1
+		}
+		binary.LittleEndian.PutUint16(data[2*82:], w82)
+		binary.LittleEndian.PutUint16(data[2*128:], w128)
+		binary.LittleEndian.PutUint16(data[2*89:], 5) // 10 minutes
+	case 0xf1:
+		if d.frozen || d.locked {
+			return refused
+		}
+		d.enabled, d.password = true, pw()
+	case 0xf2:
+		if !bytes.Equal(pw(), d.password) {
+			return refused
+		}
+		d.locked = false
+	case 0xf3:
+	case 0xf4:
+		if !d.enabled || !bytes.Equal(pw(), d.password) || d.eraseFails {
+			d.locked = d.enabled // an aborted erase leaves an enabled drive locked
+			return refused
+		}
+		d.erased = "normal"
+		if data[0]&0x02 != 0 {
+			d.erased = "enhanced"
+		}
+		if !d.staysEnabled {
+			d.enabled, d.password = false, nil
+		}
+	}
+	return nil
+}
+
 func TestATAErase(t *testing.T) {
 	t.Parallel()
 	const dev = "/dev/sda"
-	const (
-		info     = "hdparm -I /dev/sda"
-		smartctl = "smartctl -d ata /dev/sda -g security"
-		setPass  = "hdparm --user-master u --security-set-pass NULL /dev/sda"
-		enhanced = "hdparm --user-master u --security-erase-enhanced NULL /dev/sda"
-		normal   = "hdparm --user-master u --security-erase NULL /dev/sda"
-		unlockN  = "hdparm --user-master u --security-unlock NULL /dev/sda"
-		unlockE  = "hdparm --user-master u --security-unlock  /dev/sda"
-	)
-	// Security states as hdparm prints them.
-	ready := hdparmI(t, "\t\tsupported", "\tnot\tenabled", "\tnot\tlocked", "\tnot\tfrozen", "\tnot\texpired: security count", "\t\tsupported: enhanced erase")
-	noEnhanced := hdparmI(t, "\t\tsupported", "\tnot\tenabled", "\tnot\tlocked", "\tnot\tfrozen", "\tnot\texpired: security count", "\tnot\tsupported: enhanced erase")
-	passwordSet := hdparmI(t, "\t\tsupported", "\t\tenabled", "\tnot\tlocked", "\tnot\tfrozen", "\tnot\texpired: security count", "\t\tsupported: enhanced erase")
-	locked := hdparmI(t, "\t\tsupported", "\t\tenabled", "\t\tlocked", "\tnot\tfrozen", "\tnot\texpired: security count", "\t\tsupported: enhanced erase")
-	frozen := hdparmI(t, "\t\tsupported", "\tnot\tenabled", "\tnot\tlocked", "\t\tfrozen", "\tnot\texpired: security count", "\t\tsupported: enhanced erase")
-	unsupported := hdparmI(t, "\tnot\tsupported", "\tnot\tenabled", "\tnot\tlocked", "\tnot\tfrozen")
-	failed := &runner.ExitError{Cmd: runner.Command("hdparm"), ExitCode: 5, Stderr: "SECURITY_ERASE: Input/output error"}
-	resp := func(s string) runnertest.Response { return runnertest.Response{Stdout: s} }
-	ok := runnertest.Response{}
-
+	ready := ataDrive{supported: true, enhanced: true}
+	locked := ataDrive{supported: true, enhanced: true, enabled: true, locked: true, password: nil}
 	tests := []struct {
 		name      string
-		responses map[string]runnertest.Response
-		then      map[string]map[string]runnertest.Response
+		drive     ataDrive
 		method    Method
 		supported bool
-		argv      []string
+		erased    string
+		log       []string
 		errText   string
 	}{
-		{"enhanced erase", map[string]runnertest.Response{info: resp(ready), smartctl: ok, setPass: ok, enhanced: ok},
-			map[string]map[string]runnertest.Response{setPass: {info: resp(passwordSet)}, enhanced: {info: resp(ready)}},
-			MethodATAEnhanced, true, []string{info, smartctl, setPass, enhanced, info}, ""},
-		{"normal erase when enhanced is not supported", map[string]runnertest.Response{info: resp(noEnhanced), smartctl: ok, setPass: ok, normal: ok},
-			nil, MethodATA, true, []string{info, smartctl, setPass, normal, info}, ""},
-		{"password left by a failed run is unlocked first", map[string]runnertest.Response{info: resp(locked), smartctl: ok, unlockN: ok, enhanced: ok},
-			map[string]map[string]runnertest.Response{unlockN: {info: resp(passwordSet)}, enhanced: {info: resp(ready)}},
-			MethodATAEnhanced, true, []string{info, smartctl, unlockN, info, enhanced, info}, ""},
-		{"unknown password", map[string]runnertest.Response{info: resp(locked), smartctl: ok, unlockN: {Err: failed}, unlockE: {Err: failed}},
-			nil, "", true, []string{info, smartctl, unlockN, info, unlockE, info}, "locked with an unknown security password"},
-		{"frozen", map[string]runnertest.Response{info: resp(frozen), smartctl: ok},
-			nil, "", true, []string{info, smartctl}, "frozen"},
-		{"erase fails and the locked drive is unlocked again", map[string]runnertest.Response{info: resp(ready), smartctl: ok, setPass: ok, enhanced: {Err: failed}, unlockN: ok},
-			map[string]map[string]runnertest.Response{setPass: {info: resp(passwordSet)}, enhanced: {info: resp(locked)}, unlockN: {info: resp(passwordSet)}},
-			"", true, []string{info, smartctl, setPass, enhanced, info, unlockN, info}, "Input/output error"},
-		{"still enabled after the erase", map[string]runnertest.Response{info: resp(ready), smartctl: ok, setPass: ok, enhanced: ok},
-			map[string]map[string]runnertest.Response{setPass: {info: resp(passwordSet)}},
-			"", true, []string{info, smartctl, setPass, enhanced, info}, "still enabled"},
-		{"no ATA security", map[string]runnertest.Response{info: resp(unsupported)},
-			nil, "", false, []string{info}, ""},
-		{"SAS disk without a Security section", map[string]runnertest.Response{info: resp(testdata(t, "hdparm-I-sas-no-security.txt"))},
-			nil, "", false, []string{info}, ""},
-		{"hdparm fails", map[string]runnertest.Response{info: {Err: failed}},
-			nil, "", false, []string{info}, ""},
-		{"smartctl cannot pass ATA commands through", map[string]runnertest.Response{info: resp(ready), smartctl: {Err: &runner.ExitError{ExitCode: 2}}},
-			nil, "", false, []string{info, smartctl}, ""},
-		{"smartctl says unavailable", map[string]runnertest.Response{info: resp(ready), smartctl: resp("ATA Security is:  Unavailable\n")},
-			nil, "", false, []string{info, smartctl}, ""},
-		{"no smartctl installed", map[string]runnertest.Response{info: resp(noEnhanced), smartctl: {Err: fmt.Errorf("smartctl: %w", exec.ErrNotFound)}, setPass: ok, normal: ok},
-			nil, MethodATA, true, []string{info, smartctl, setPass, normal, info}, ""},
+		{"enhanced erase", ready, MethodATAEnhanced, true, "enhanced",
+			[]string{"identify", "set-password", "erase-prepare", "erase-unit", "identify"}, ""},
+		{"normal erase when enhanced is not supported", ataDrive{supported: true}, MethodATA, true, "normal",
+			[]string{"identify", "set-password", "erase-prepare", "erase-unit", "identify"}, ""},
+		{"a drive locked by a failed run is unlocked first", locked, MethodATAEnhanced, true, "enhanced",
+			[]string{"identify", "unlock", "identify", "erase-prepare", "erase-unit", "identify"}, ""},
+		{"a drive locked by old hdparm's literal NULL", ataDrive{supported: true, enabled: true, locked: true, password: []byte("NULL")},
+			MethodATA, true, "normal", []string{"identify", "unlock", "unlock NULL", "identify", "erase-prepare", "erase-unit NULL", "identify"}, ""},
+		{"unknown password", ataDrive{supported: true, enabled: true, locked: true, password: []byte("secret")}, "", true, "",
+			[]string{"identify", "unlock", "unlock NULL", "identify"}, "locked with an unknown security password"},
+		{"frozen", ataDrive{supported: true, frozen: true}, "", true, "", []string{"identify"}, "frozen"},
+		{"erase fails and the locked drive is unlocked again", ataDrive{supported: true, enhanced: true, eraseFails: true}, "", true, "",
+			[]string{"identify", "set-password", "erase-prepare", "erase-unit", "unlock", "identify"}, "aborted"},
+		{"still enabled after the erase", ataDrive{supported: true, enhanced: true, staysEnabled: true}, "", true, "enhanced",
+			[]string{"identify", "set-password", "erase-prepare", "erase-unit", "identify"}, "still enabled"},
+		{"no ATA security", ataDrive{}, "", false, "", []string{"identify"}, ""},
+		{"SAS disk or bridge without ATA pass-through", ataDrive{supported: true, noSAT: true}, "", false, "", []string{"identify"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f := &stepRunner{Fake: &runnertest.Fake{Responses: tt.responses}, then: tt.then}
-			o := Options{Runner: f, Logger: quiet}
+			d := tt.drive
 			var begun []Method
-			m, supported, err := ataErase(context.Background(), &o, dev, func(m Method) { begun = append(begun, m) })
-			switch {
-			case supported != tt.supported:
-				t.Errorf("supported = %v, want %v (err %v)", supported, tt.supported, err)
-			case tt.errText != "":
-				if !errors.Is(err, ErrSecureErase) || !strings.Contains(err.Error(), tt.errText) {
-					t.Errorf("ataErase = %v, want ErrSecureErase with %q", err, tt.errText)
-				}
-			case err != nil || m != tt.method:
-				t.Errorf("ataErase = %q, %v; want %q", m, err, tt.method)
+			m, ok, err := ataErase(&Options{Logger: quiet}, &d, dev, func(m Method) { begun = append(begun, m) })
+			if ok != tt.supported {
+				t.Errorf("ok = %v, want %v", ok, tt.supported)
 			}
-			if tt.method != "" && !slices.Equal(begun, []Method{tt.method}) {
+			switch {
+			case tt.errText == "" && (err != nil || m != tt.method):
+				t.Errorf("ataErase = %q, %v; want %q", m, err, tt.method)
+			case tt.errText != "" && (!errors.Is(err, ErrSecureErase) || !strings.Contains(err.Error(), tt.errText) || !strings.Contains(err.Error(), dev)):
+				t.Errorf("ataErase = %q, %v; want ErrSecureErase with %q", m, err, tt.errText)
+			}
+			if d.erased != tt.erased {
+				t.Errorf("drive erased %q, want %q", d.erased, tt.erased)
+			}
+			if !slices.Equal(d.log, tt.log) {
+				t.Errorf("commands %q, want %q", d.log, tt.log)
+			}
+			if tt.errText == "" && tt.method != "" && !slices.Equal(begun, []Method{tt.method}) {
 				t.Errorf("progress began with %v, want %v", begun, tt.method)
 			}
-			if got := f.Argvs(); !slices.Equal(got, tt.argv) {
-				t.Errorf("ran\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.argv, "\n"))
-			}
 		})
-	}
-}
-
-func TestParseATASecurity(t *testing.T) {
-	t.Parallel()
-	got := parseATASecurity(hdparmI(t, "\t\tsupported", "\tnot\tenabled", "\tnot\tlocked", "\tnot\tfrozen", "\tnot\texpired: security count", "\tnot\tsupported: enhanced erase"))
-	want := ataSecurity{"Master password revision code = 65534", "supported", "not enabled", "not locked", "not frozen",
-		"not expired: security count", "not supported: enhanced erase", "2min for SECURITY ERASE UNIT. 2min for ENHANCED SECURITY ERASE UNIT."}
-	if !slices.Equal(got, want) {
-		t.Errorf("parseATASecurity =\n%q\nwant\n%q", got, want)
 	}
 }

@@ -26,7 +26,7 @@ func Register(g *hardware.Generic, list ListDevices, base Options) {
 			if err != nil {
 				return nil, command.InvalidParams("%v", err)
 			}
-			opts.Runner, opts.Logger, opts.SysfsRoot, opts.DevRoot, opts.MountInfo = base.Runner, base.Logger, base.SysfsRoot, base.DevRoot, base.MountInfo
+			opts.NVMe, opts.ATA, opts.Logger, opts.SysfsRoot, opts.DevRoot, opts.MountInfo = base.NVMe, base.ATA, base.Logger, base.SysfsRoot, base.DevRoot, base.MountInfo
 			opts.AllowSpecialFilesystems = base.AllowSpecialFilesystems
 			opts.Progress = func(p Progress) {
 				command.ReportProgress(ctx, map[string]any{"device": p.Device, "method": string(p.Method),

@@ -77,13 +77,21 @@ type FD int
 
 // Admin issues cmd; a non-zero NVMe status is an ErrStatus.
 func (fd FD) Admin(cmd *AdminCmd, data []byte) error {
-	c := *cmd
+	// The kernel gets the data's address as an integer: the buffer is on
+	// the heap, which the collector does not move, and kept alive until
+	// the ioctl returns.
+	c := new(AdminCmd)
+	*c = *cmd
 	c.Addr, c.DataLen = 0, 0
+	var buf []byte
 	if len(data) > 0 {
-		c.Addr, c.DataLen = uint64(uintptr(unsafe.Pointer(&data[0]))), uint32(len(data))
+		buf = make([]byte, len(data))
+		copy(buf, data)
+		c.Addr, c.DataLen = uint64(uintptr(unsafe.Pointer(&buf[0]))), uint32(len(buf))
 	}
-	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), ioctlAdminCmd, uintptr(unsafe.Pointer(&c)))
-	runtime.KeepAlive(data)
+	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), ioctlAdminCmd, uintptr(unsafe.Pointer(c)))
+	runtime.KeepAlive(buf)
+	copy(data, buf)
 	cmd.Result = c.Result
 	if errno != 0 {
 		return fmt.Errorf("NVME_IOCTL_ADMIN_CMD opcode %#x: %w", cmd.Opcode, errno)

@@ -1,5 +1,5 @@
 // Package runner is the one way goipa executes external tools (mdadm,
-// nvme, hdparm, …). Everything goes through the Runner interface so tests can
+// grub-install, …). Everything goes through the Runner interface so tests can
 // replace it with a fake that records argv and returns canned output.
 // Arguments are always an argv slice, never a shell string.
 package runner
