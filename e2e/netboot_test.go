@@ -251,3 +251,42 @@ func TestRealIronicNetBoot(t *testing.T) {
 		deploy(t, "pxe")
 	})
 }
+
+// TestRealIronicAutomatedClean: provide with Ironic's cleaning defaults
+// (automated cleaning, erase_devices at priority 10 with its default
+// driver_internal_info) on a node whose disk is NVMe, booted through the
+// ipxe boot interface, ends available, and the namespace reads back zeros:
+// goipa formats it itself, where IPA needs nvme-cli. With Ironic's default
+// agent_continue_if_secure_erase_failed=false an NVMe disk is never
+// overwritten instead, so available means Format NVM succeeded.
+func TestRealIronicAutomatedClean(t *testing.T) {
+	w := newWorld(t, ironiclab.Options{DefaultCleaning: true, NetBoot: &ironiclab.NetBoot{}})
+	disk := qemu.SparseDisk(t, 512<<20)
+	f, err := os.OpenFile(disk, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteAt(bytes.Repeat([]byte("previous tenant "), 1<<16), 200<<20)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := w.enroll(t, ironiclab.NodeSpec{Manageable: true}, []qemu.Disk{{Path: disk, Serial: "nvme-0", NVMe: true}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	n, err := m.provision(ctx, map[string]any{"target": "provide"}, "available")
+	if err != nil {
+		t.Fatalf("provide: %v", err)
+	}
+	t.Logf("provide → available (automated cleaning) %v", time.Since(start).Round(time.Millisecond))
+	if m.boots != 1 {
+		t.Errorf("%d ramdisk boots, want 1", m.boots)
+	}
+	if !allZero(t, disk, 0, 512<<20) {
+		t.Error("the NVMe namespace does not read back zeros after automated cleaning")
+	}
+	if steps, _ := n.DriverInternalInfo["clean_steps"].([]any); steps != nil {
+		t.Logf("clean steps left: %v", steps)
+	}
+}

@@ -44,6 +44,11 @@ type Options struct {
 	// Ironic sends at lookup (Debian's 21.4 defaults it to true; here it is
 	// false unless set).
 	BIOSBootloaderInstall bool
+	// DefaultCleaning leaves cleaning as Ironic ships it: automated
+	// cleaning on provide, erase_devices and erase_devices_metadata at the
+	// agent's priorities (10 and 99), one random pass and a zero pass.
+	// Otherwise the lab cleans only when asked (EraseZeroize applies).
+	DefaultCleaning bool
 	// NetBoot, when set, has Ironic boot ramdisks itself through its ipxe
 	// and pxe boot interfaces, as on a rack: it renders boot.ipxe, the
 	// node's iPXE or PXELINUX configuration and the kernel line into
@@ -219,6 +224,9 @@ type NodeSpec struct {
 	// BootInterface defaults to fake, which boots nothing; ipxe and pxe
 	// need Options.NetBoot and deploy_kernel/deploy_ramdisk in DriverInfo.
 	BootInterface string
+	// Manageable stops enrolling at manageable: with automated cleaning,
+	// provide boots the ramdisk, which the test's BMC must do.
+	Manageable bool
 }
 
 // Enroll creates a fake-hardware node with one port and brings it to
@@ -254,6 +262,9 @@ func (l *Lab) Enroll(ctx context.Context, spec NodeSpec) (*Node, error) {
 	}
 	if err := l.Do(ctx, "PUT", "/v1/nodes/"+n.UUID+"/states/power", map[string]any{"target": "power off"}, nil); err != nil {
 		return nil, err
+	}
+	if spec.Manageable {
+		return l.Node(ctx, n.UUID)
 	}
 	if err := l.Provision(ctx, n.UUID, map[string]any{"target": "provide"}, "available"); err != nil {
 		return nil, err
@@ -349,7 +360,7 @@ ramdisk_heartbeat_timeout = {{.Opts.HeartbeatTimeout}}
 restrict_lookup = true
 
 [conductor]
-automated_clean = false
+automated_clean = {{.Opts.DefaultCleaning}}
 deploy_callback_timeout = 900
 clean_callback_timeout = 900
 heartbeat_timeout = 60
@@ -364,10 +375,11 @@ http_url = {{if .Opts.NetBoot}}{{.Opts.NetBoot.HTTPURL}}{{else}}{{.Opts.ImageURL
 http_root = {{.Dir}}/httpboot
 default_boot_mode = bios
 fast_track = false
-erase_devices_priority = 0
+{{if not .Opts.DefaultCleaning}}erase_devices_priority = 0
 erase_devices_metadata_priority = 0
 shred_random_overwrite_iterations = 0
 shred_final_overwrite_with_zeros = {{.Opts.EraseZeroize}}
+{{end}}
 
 [agent]
 image_download_source = http
