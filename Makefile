@@ -56,7 +56,8 @@ clean:
 bench: export GOIPA_BENCH = 1
 bench: export GOIPA_KERNEL = $(abspath $(OUT))/goipa.vmlinux
 bench: export GOIPA_INITRD = $(abspath $(OUT))/goipa.initramfs
-bench: deps-test deps-qemu deps-ironic ramdisk
+bench: export GOIPA_INITRD_VM = $(abspath $(OUT))/goipa-vm.initramfs
+bench: deps-test deps-qemu deps-ironic kernel $(OUT)/goipa.initramfs $(OUT)/goipa-vm.initramfs
 	@$(GO) test -count=1 -timeout 30m -v -run '^TestBootBench$$' ./qemu | grep '^BENCH'
 	@$(GO) test -count=1 -timeout 30m -v -run '^TestBench$$' ./image | grep '^BENCH'
 	@$(GO) test -count=1 -v -run '^TestBenchInventory$$' ./hardware | grep '^BENCH'
@@ -80,7 +81,7 @@ export CACHE
 QEMU_DEBS := qemu-system-x86 qemu-utils socat mdadm cpio zstd xz-utils kmod ca-certificates ovmf \
 	musl-tools dpkg-dev make debootstrap
 RAMDISK_SRC = $(shell find . \( -path ./.cache -o -path ./$(OUT) \) -prune -o \
-	\( -name '*.go' -o -name go.mod -o -name go.sum \) -print) initramfs/modules.txt initramfs/build.sh
+	\( -name '*.go' -o -name go.mod -o -name go.sum \) -print) $(wildcard initramfs/*.txt) initramfs/build.sh
 
 .PHONY: deps-qemu kernel ramdisk ramdisk-debug
 deps-qemu: $(APT_STAMP)
@@ -91,14 +92,21 @@ deps-qemu: $(APT_STAMP)
 kernel: deps-qemu
 	initramfs/build.sh kernel $(OUT)
 
-ramdisk: kernel $(OUT)/goipa.initramfs
+# Two profiles (initramfs/modules-PROFILE.txt): server, the default, for
+# real racks (every NIC, HBA and USB driver of an IPA ramdisk, and their
+# firmware); vm for QEMU, KVM and cloud VMs: make ramdisk PROFILE=vm.
+PROFILE ?= server
+RAMDISK_FILE = $(OUT)/goipa$(if $(filter vm,$(PROFILE)),-vm).initramfs
+ramdisk: kernel $(RAMDISK_FILE)
 $(OUT)/goipa.initramfs: $(OUT)/goipa.kernel $(RAMDISK_SRC)
-	initramfs/build.sh ramdisk ./cmd/goipa $@
+	PROFILE=server initramfs/build.sh ramdisk ./cmd/goipa $@
+$(OUT)/goipa-vm.initramfs: $(OUT)/goipa.kernel $(RAMDISK_SRC)
+	PROFILE=vm initramfs/build.sh ramdisk ./cmd/goipa $@
 
 # Adds a shell (gosh) and a few u-root tools.
 ramdisk-debug: kernel $(OUT)/goipa-debug.initramfs
 $(OUT)/goipa-debug.initramfs: $(OUT)/goipa.kernel $(RAMDISK_SRC)
-	initramfs/build.sh ramdisk ./cmd/goipa $@ debug
+	PROFILE=$(PROFILE) initramfs/build.sh ramdisk ./cmd/goipa $@ debug
 
 # A Debian root file system with GRUB, the root of the partition images
 # whose boot loader the VM tests install (qemu/grub_test.go).
@@ -116,8 +124,9 @@ $(GRUB_ROOT_CACHED): | deps-qemu
 # The VM tests in qemu/ boot these; without them they skip. Under `make test`
 # the images are built before the tests run.
 ifneq ($(filter test,$(MAKECMDGOALS)),)
-unit-test: deps-qemu ramdisk grub-root
+unit-test: deps-qemu kernel $(OUT)/goipa.initramfs $(OUT)/goipa-vm.initramfs grub-root
 endif
 test: export GOIPA_KERNEL = $(abspath $(OUT))/goipa.vmlinux
 test: export GOIPA_INITRD = $(abspath $(OUT))/goipa.initramfs
+test: export GOIPA_INITRD_VM = $(abspath $(OUT))/goipa-vm.initramfs
 test: export GOIPA_GRUB_ROOT = $(abspath $(OUT))/grub-root.tar

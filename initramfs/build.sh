@@ -10,12 +10,14 @@
 # Nothing is installed on the build host: packages are fetched with
 # `apt-get download` and unpacked with `dpkg-deb -x` (no maintainer scripts).
 # Downloads and staging live under $CACHE (default /var/cache/goipa, outside
-# the clone so that fresh clones on this machine reuse them).
+# the clone so that fresh clones on this machine reuse them). PROFILE picks
+# initramfs/modules-$PROFILE.txt: server (default) or vm.
 set -euo pipefail
 
 CACHE=$(realpath -m "${CACHE:-/var/cache/goipa}")
 HERE=$(dirname "$(realpath "$0")")
 FLAVOUR=amd64
+PROFILE=${PROFILE:-server}
 
 # Debug images get a shell and a few tools; the default image has none.
 DEBUG_CMDS=(gosh ls cat cp dmesg ip mount umount ps free lsmod insmod mkdir rm df grep hexdump wget sync)
@@ -87,11 +89,32 @@ cmd_kernel() {
 	log "kernel $kver -> $outdir/goipa.kernel, $outdir/goipa.vmlinux"
 }
 
-# stage_modules KROOT KVER DEST: copies the closure of initramfs/modules.txt,
-# soft dependencies included (modprobe --show-depends lists them), and
-# regenerates modules.dep/softdep/alias for the subset.
+# module_names KROOT KVER LIST: the module names of a profile's list, each
+# directory entry expanded to the device drivers under it: modules with an
+# alias on a bus the agent loads drivers for (pci, usb, virtio, platform,
+# hid). A module no device asks for (scsi_debug makes fake disks when
+# loaded) stays out.
+module_names() {
+	local kroot=$1 kver=$2 list=$3 entry f
+	while read -r entry; do
+		if [[ $entry != */ ]]; then
+			echo "$entry"
+			continue
+		fi
+		while read -r f; do
+			if modinfo -F alias "$f" | grep -qE '^(pci|usb|virtio|platform|hid):'; then
+				f=$(basename "$f" .ko)
+				echo "${f//-/_}"
+			fi
+		done < <(find "$kroot/lib/modules/$kver/$entry" -name '*.ko' | sort)
+	done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$list" | awk '{print $1}')
+}
+
+# stage_modules KROOT KVER DEST NAMES: copies the closure of the modules in
+# the file NAMES, soft dependencies included (modprobe --show-depends lists
+# them), and regenerates modules.dep/softdep/alias for the subset.
 stage_modules() {
-	local kroot=$1 kver=$2 dest=$3 m line ko
+	local kroot=$1 kver=$2 dest=$3 names=$4 m line ko
 	local -A seen=()
 	rm -rf "$dest" && mkdir -p "$dest/lib/modules/$kver"
 	while read -r m; do
@@ -105,7 +128,8 @@ stage_modules() {
 			mkdir -p "$dest/$(dirname "$ko")"
 			cp "$kroot/$ko" "$dest/$ko"
 		done < <(modprobe -C /nonexistent -d "$kroot" -S "$kver" --show-depends "$m")
-	done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$HERE/modules.txt" | awk '{print $1}')
+	done <"$names"
+	stage_firmware "$kroot" "$kver" "$dest" "$(dirname "$dest")/firmware"
 	# Each module compressed on its own: the kernel unpacks a cpio half the
 	# size at boot, and the agent decompresses only the modules it loads
 	# (Debian's kernel cannot; the signature stays valid, it covers the
@@ -117,6 +141,57 @@ stage_modules() {
 	# The agent reads the text files only.
 	rm -f "$dest/lib/modules/$kver"/{*.bin,modules.symbols,modules.builtin.modinfo,modules.order,modules.devname}
 	log "staged ${#seen[@]} modules ($(du -sh "$dest" | cut -f1))"
+}
+
+# stage_firmware KROOT KVER DEST: the firmware files the staged modules name
+# (modinfo's firmware lines, globs included), from Debian's firmware packages
+# in initramfs/firmware.txt, xz-compressed as the kernel's loader reads them
+# (CONFIG_FW_LOADER_COMPRESS_XZ; CRC32 checks, a 1 MiB dictionary).
+stage_firmware() {
+	local kroot=$1 kver=$2 dest=$3 map=$4 fwroot=$CACHE/firmware/root ko f src rel mod n=0
+	fetch_firmware "$fwroot" || return
+	: >"$map"
+	while read -r ko; do
+		mod=$(basename "$ko" .ko)
+		while read -r f; do
+			[[ -n $f ]] || continue
+			# A name may be a glob: every match is taken.
+			for src in "$fwroot"/lib/firmware/$f "$fwroot"/usr/lib/firmware/$f; do
+				[[ -f $src ]] || continue
+				rel=${src#"$fwroot"/}
+				rel=${rel#usr/}
+				echo "${mod//-/_} ${rel#lib/firmware/}" >>"$map"
+				[[ -f $dest/$rel.xz ]] && continue
+				mkdir -p "$dest/$(dirname "$rel")"
+				xz -q -c --check=crc32 --lzma2=dict=1MiB "$src" >"$dest/$rel.xz"
+				n=$((n + 1))
+			done
+		done < <(modinfo -F firmware "$ko")
+	done < <(find "$dest" -name '*.ko' | sort)
+	log "staged $n firmware files ($(du -sh "$dest/lib/firmware" 2>/dev/null | cut -f1))"
+}
+
+# fetch_firmware ROOT: unpacks the packages of initramfs/firmware.txt into
+# ROOT once. They live in Debian's non-free-firmware component, which the
+# host's apt sources may lack: a private apt state under $CACHE adds it,
+# the host's lists stay untouched.
+fetch_firmware() {
+	local root=$1 apt=$CACHE/apt-fw dl=$CACHE/firmware/debs pkgs f
+	pkgs=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$HERE/firmware.txt" | awk '{print $1}' | tr '\n' ' ')
+	if [[ -f $root/.done && $(cat "$root/.done") == "$pkgs" ]]; then return 0; fi
+	local -a opts=(-o "Dir::Etc::SourceList=$apt/sources.list" -o "Dir::Etc::SourceParts=$apt/parts"
+		-o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache" -o Debug::NoLocking=1)
+	rm -rf "$apt" "$root" && mkdir -p "$apt/parts" "$apt/lists/partial" "$apt/cache/archives/partial" "$dl" "$root"
+	sed -n 's/^\(deb .* main\)\b.*/\1 non-free-firmware/p' /etc/apt/sources.list >"$apt/sources.list" 2>/dev/null || :
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[[ -e $f ]] && sed 's/^Components:.*/Components: main non-free-firmware/' "$f" >"$apt/parts/$(basename "$f")"
+	done
+	apt-get -q "${opts[@]}" update >&2
+	# shellcheck disable=SC2086
+	(cd "$dl" && apt-get -q "${opts[@]}" download $pkgs >&2)
+	for f in "$dl"/*.deb; do dpkg-deb -x "$f" "$root"; done
+	echo "$pkgs" >"$root/.done"
+	log "firmware packages: $pkgs"
 }
 
 # apt_src SRCPKG VER DIR: fetches and unpacks Debian's source package into
@@ -166,8 +241,11 @@ cmd_ramdisk() {
 	local pkg=$1 outfile=$2 variant=${3:-} kver kroot stage mdadm cpio agent initargs cmds=()
 	kver=$(readlink "$CACHE/kernel/current") || { log "run build.sh kernel first"; return 1; }
 	kroot="$CACHE/kernel/$kver"
-	stage="$CACHE/ramdisk/modroot"
-	stage_modules "$kroot" "$kver" "$stage"
+	stage="$CACHE/ramdisk/$PROFILE/modroot"
+	names="$CACHE/ramdisk/$PROFILE/modules"
+	mkdir -p "$(dirname "$names")"
+	module_names "$kroot" "$kver" "$HERE/modules-$PROFILE.txt" >"$names"
+	stage_modules "$kroot" "$kver" "$stage" "$names"
 
 	mdadm="$CACHE/ramdisk/mdadm.static"
 	static_mdadm "$mdadm"
@@ -181,7 +259,7 @@ cmd_ramdisk() {
 		cmds+=(github.com/u-root/u-root/cmds/core/init)
 		initargs=(-initcmd=init -uinitcmd="$agent" -defaultsh=gosh)
 	fi
-	cpio="$CACHE/ramdisk/goipa${variant:+-$variant}.cpio"
+	cpio="$CACHE/ramdisk/$PROFILE/goipa${variant:+-$variant}.cpio"
 	mkdir -p "$(dirname "$cpio")" "$(dirname "$outfile")"
 	# The debug tools share one busybox binary (and Go runtime) with goipa.
 	# nethttpomithttp2: net/http without its HTTP/2 (IPA speaks HTTP/1.1
@@ -189,14 +267,20 @@ cmd_ramdisk() {
 	GOAMD64=v1 CGO_ENABLED=0 go tool u-root -o "$cpio" -go-build-tags=nethttpomithttp2 \
 		"${initargs[@]}" \
 		-files "$mdadm:sbin/mdadm" \
-		-files "$stage/lib/modules:lib/modules" \
-		-files "$HERE/modules.txt:etc/goipa/modules" \
+		-files "$names:etc/goipa/modules" \
+		-files "$(dirname "$stage")/firmware:etc/goipa/firmware" \
 		-files "/etc/ssl/certs/ca-certificates.crt:etc/ssl/certs/ca-certificates.crt" \
 		"${cmds[@]}" "$pkg"
-	# zstd: smallest of the formats the kernel unpacks fast under TCG (xz is slow).
+	# zstd: smallest of the formats the kernel unpacks fast under TCG (xz is
+	# slow). The modules and firmware, compressed file by file already, follow
+	# as a second, uncompressed archive: the kernel only copies them, so the
+	# drivers of a server profile cost no decompression at boot.
 	zstd -q -19 -f "$cpio" -o "$outfile.tmp"
+	local pad=$(((4 - $(stat -c %s "$outfile.tmp") % 4) % 4))
+	head -c "$pad" /dev/zero >>"$outfile.tmp" # archives start 4-byte aligned
+	(cd "$stage" && find lib | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >>"$outfile.tmp"
 	mv "$outfile.tmp" "$outfile"
-	log "$outfile: $(stat -c %s "$cpio") bytes cpio, $(stat -c %s "$outfile") bytes zstd"
+	log "$outfile ($PROFILE): $(stat -c %s "$cpio") bytes cpio + $(du -sb "$stage" | cut -f1) bytes of modules and firmware, $(stat -c %s "$outfile") bytes"
 }
 
 case ${1:-} in

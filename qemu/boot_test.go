@@ -82,9 +82,12 @@ func TestLookupHeartbeatDHCP(t *testing.T) {
 	}
 }
 
-// TestSmallMemory boots in the smallest VM the issue promises to support.
+// TestSmallMemory boots the vm profile in the smallest VM it promises to
+// support (the server profile, with every NIC and HBA driver, needs 256 MiB,
+// which the other tests give it).
 func TestSmallMemory(t *testing.T) {
-	kernel, initrd := Images(t)
+	kernel, _ := Images(t)
+	initrd := VMInitrd(t)
 	l := newLab(t, nil)
 	vm := Start(t, Options{Kernel: kernel, Initrd: initrd, MemMB: 128, GuestFwds: l.fwds, Append: l.append()})
 	hb := l.firstHeartbeat(t)
@@ -162,4 +165,23 @@ func hashes(t *testing.T, paths ...string) []string {
 		out = append(out, hex.EncodeToString(h.Sum(nil)))
 	}
 	return out
+}
+
+// TestServerProfileUSB boots the server profile with a USB keyboard and a
+// USB stick behind xHCI: the host controller's driver loads because its PCI
+// device is there, and the keyboard's and the stick's drivers when the bus
+// enumerates them, after boot, from their uevents.
+func TestServerProfileUSB(t *testing.T) {
+	kernel, initrd := Images(t)
+	l := newLab(t, nil)
+	vm := Start(t, Options{Kernel: kernel, Initrd: initrd, MemMB: 256, GuestFwds: l.fwds, Append: l.append() + " ipa-debug=1",
+		USBKeyboard: true, Disks: []Disk{{Path: SparseDisk(t, 64<<20), Serial: "usbstick", USB: true}}})
+	l.firstHeartbeat(t)
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	for _, mod := range []string{"xhci_pci", "usb_storage", "usbhid"} {
+		if err := vm.WaitConsole(ctx, "module loaded\" module="+mod+" "); err != nil {
+			t.Errorf("%s not loaded: %v", mod, err)
+		}
+	}
 }

@@ -7,11 +7,26 @@ import (
 )
 
 // Environment variables naming the boot artefacts (`make test` sets them
-// to out/goipa.vmlinux and out/goipa.initramfs).
+// to out/goipa.vmlinux, out/goipa.initramfs, the server profile, and
+// out/goipa-vm.initramfs, the vm profile).
 const (
-	KernelEnv = "GOIPA_KERNEL"
-	InitrdEnv = "GOIPA_INITRD"
+	KernelEnv   = "GOIPA_KERNEL"
+	InitrdEnv   = "GOIPA_INITRD"
+	InitrdVMEnv = "GOIPA_INITRD_VM"
 )
+
+// VMInitrd returns the vm profile's initramfs, or skips the test.
+func VMInitrd(t testing.TB) string {
+	t.Helper()
+	p := os.Getenv(InitrdVMEnv)
+	if p == "" {
+		t.Skipf("qemu: %s unset (make ramdisk PROFILE=vm, or run make test)", InitrdVMEnv)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("qemu: %v (make ramdisk PROFILE=vm)", err)
+	}
+	return p
+}
 
 // Images returns the kernel and initramfs named by the environment, or
 // skips the test when either is unset or missing, so `go test ./...` passes

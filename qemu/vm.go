@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,6 +77,9 @@ type Options struct {
 	// IPMI adds QEMU's BMC simulator behind a KCS interface, as a server's
 	// BMC appears to the host (/dev/ipmi0 once ipmi_si is loaded).
 	IPMI bool
+	// USBKeyboard adds an xHCI controller with a keyboard, as on a
+	// server's console.
+	USBKeyboard bool
 	// GuestIP is the address QEMU's DHCP gives the guest (10.0.2.x; default
 	// 10.0.2.15), so several VMs can be told apart by the address they call
 	// back from.
@@ -90,6 +94,8 @@ type Disk struct {
 	// NVMe attaches the disk as an NVMe controller's namespace (QEMU's
 	// nvme device, which emulates Format NVM) instead of virtio-blk.
 	NVMe bool
+	// USB attaches it as a USB stick behind an xHCI controller.
+	USB bool
 }
 
 // Fwd relays guest connections to GuestServiceIP:GuestPort to HostAddr
@@ -261,6 +267,13 @@ func (o Options) args(port int) ([]string, error) {
 	a = append(a, "-netdev", netdev, "-device", nic,
 		"-object", "rng-random,filename=/dev/urandom,id=rng0", "-device", "virtio-rng-pci,rng=rng0")
 
+	xhci := o.USBKeyboard || slices.ContainsFunc(o.Disks, func(d Disk) bool { return d.USB })
+	if xhci {
+		a = append(a, "-device", "qemu-xhci,id=xhci")
+	}
+	if o.USBKeyboard {
+		a = append(a, "-device", "usb-kbd,bus=xhci.0")
+	}
 	for i, d := range o.Disks {
 		format := d.Format
 		if format == "" {
@@ -269,10 +282,16 @@ func (o Options) args(port int) ([]string, error) {
 		id := fmt.Sprintf("d%d", i)
 		a = append(a, "-drive", fmt.Sprintf("if=none,id=%s,file=%s,format=%s,cache=unsafe,discard=unmap", id, d.Path, format))
 		dev := "virtio-blk-pci,drive=" + id
-		if d.NVMe {
+		switch {
+		case d.NVMe:
 			// An NVMe controller needs a serial.
 			dev = "nvme,serial=" + cmp.Or(d.Serial, id) + ",drive=" + id
-		} else if d.Serial != "" {
+		case d.USB:
+			dev = "usb-storage,bus=xhci.0,drive=" + id
+			if d.Serial != "" {
+				dev += ",serial=" + d.Serial
+			}
+		case d.Serial != "":
 			dev += ",serial=" + d.Serial
 		}
 		a = append(a, "-device", dev)

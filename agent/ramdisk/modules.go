@@ -1,7 +1,6 @@
 package ramdisk
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -17,8 +16,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// moduleListPath is where `make ramdisk` puts initramfs/modules.txt.
-const moduleListPath = "/etc/goipa/modules"
+// moduleListPath is where `make ramdisk` puts the profile's module names
+// (initramfs/modules-PROFILE.txt, directories expanded); firmwareMapPath
+// lists "module firmware-file" for the firmware the image carries.
+const (
+	moduleListPath  = "/etc/goipa/modules"
+	firmwareMapPath = "/etc/goipa/firmware"
+)
 
 // ErrNoModules reports a ramdisk without its module list or module tree.
 var ErrNoModules = errors.New("kernel modules unavailable")
@@ -28,27 +32,39 @@ var ErrNoModules = errors.New("kernel modules unavailable")
 // /sbin/modprobe in the image the kernel's own request_module("crc32c") fails,
 // so raid456 and ext4 would not load: soft dependencies are resolved here.
 type moduleTree struct {
-	paths   map[string]string   // module → file, relative to the tree
-	deps    map[string][]string // module → modules it needs (modules.dep)
-	softPre map[string][]string // module → names or aliases to load before it
-	aliases map[string][]string // exact alias → modules, in file order
-	devices []devicePattern     // modalias globs of device drivers
+	paths   map[string]string          // module → file, relative to the tree
+	deps    map[string][]string        // module → modules it needs (modules.dep)
+	softPre map[string][]string        // module → names or aliases to load before it
+	aliases map[string][]string        // exact alias → modules, in file order
+	devices map[string][]devicePattern // modalias globs of device drivers, by literal prefix
+	drivers map[string]bool            // modules with a devices pattern
+	hotplug map[string]bool            // drivers of buses whose devices come and go (USB, HID)
 }
 
-// devicePattern is a modules.alias glob for a device on a coldplug bus.
-// prefix is the glob's literal start (bus, vendor, often device): most
-// patterns fail on it, and path.Match is slow under emulation.
-type devicePattern struct{ glob, prefix, module string }
+// devicePattern is a modules.alias glob for a device on a coldplug bus,
+// filed under its literal start (bus, vendor, often device): path.Match is
+// slow under emulation, and most patterns fail on their prefix.
+type devicePattern struct{ glob, module string }
 
 // coldplugBuses are the buses whose drivers load only when a device on them
 // matches: loading every NIC and HBA driver of the list would cost seconds of
 // signature checks under emulation for hardware that is not there. The
 // platform bus carries the BMC the firmware's SMBIOS describes
-// (platform:dmi-ipmi-si, ipmi_si's).
-var coldplugBuses = []string{"pci:", "virtio:", "platform:"}
+// (platform:dmi-ipmi-si, ipmi_si's); USB and HID, the console's keyboard and
+// USB disks, whose devices also appear later (hotplugBuses).
+var coldplugBuses = []string{"pci:", "virtio:", "platform:", "usb:", "hid:"}
+
+// hotplugBuses are those whose devices appear after boot: a USB hub
+// enumerates its ports after its driver loads, and keyboards and sticks get
+// plugged in. Their drivers' files stay for the uevents that announce them.
+var hotplugBuses = []string{"usb:", "hid:"}
 
 func readModuleTree(dir string) (*moduleTree, error) {
-	t := &moduleTree{paths: map[string]string{}, deps: map[string][]string{}, softPre: map[string][]string{}, aliases: map[string][]string{}}
+	t := &moduleTree{paths: make(map[string]string, 512), deps: make(map[string][]string, 512), softPre: map[string][]string{},
+		aliases: make(map[string][]string, 1024),
+		// Sized for the server profile's thousands of aliases: growing the
+		// maps cost more than reading the lines, under emulation.
+		devices: make(map[string][]devicePattern, 4096), drivers: make(map[string]bool, 512), hotplug: map[string]bool{}}
 	err := eachLine(filepath.Join(dir, "modules.dep"), func(line string) {
 		path, deps, ok := strings.Cut(line, ":")
 		if !ok {
@@ -85,21 +101,27 @@ func readModuleTree(dir string) (*moduleTree, error) {
 			}
 		}
 	})
+	// Thousands of lines in the server profile, parsed at every boot under
+	// emulation: Cut, not Fields, and no allocation per line.
 	_ = eachLine(filepath.Join(dir, "modules.alias"), func(line string) {
-		f := strings.Fields(line)
-		if len(f) != 3 || f[0] != "alias" {
+		rest, ok := strings.CutPrefix(line, "alias ")
+		glob, mod, ok2 := strings.Cut(rest, " ")
+		if !ok || !ok2 || glob == "" || mod == "" || strings.ContainsRune(mod, ' ') {
 			return
 		}
-		if !strings.ContainsAny(f[1], "*?[") {
-			t.aliases[f[1]] = append(t.aliases[f[1]], moduleName(f[2]))
+		i := strings.IndexAny(glob, "*?[\\")
+		if i < 0 {
+			t.aliases[glob] = append(t.aliases[glob], moduleName(mod))
+			i = len(glob)
 		}
 		for _, bus := range coldplugBuses {
-			if strings.HasPrefix(f[1], bus) {
-				lit := f[1]
-				if i := strings.IndexAny(lit, "*?[\\"); i >= 0 {
-					lit = lit[:i]
+			if strings.HasPrefix(glob, bus) {
+				lit := glob[:i]
+				t.devices[lit] = append(t.devices[lit], devicePattern{glob: glob, module: moduleName(mod)})
+				t.drivers[moduleName(mod)] = true
+				if slices.Contains(hotplugBuses, bus) {
+					t.hotplug[moduleName(mod)] = true
 				}
-				t.devices = append(t.devices, devicePattern{glob: f[1], prefix: lit, module: moduleName(f[2])})
 			}
 		}
 	})
@@ -167,30 +189,23 @@ func (t *moduleTree) resolve(s string) []string {
 }
 
 // isDriver reports whether name drives devices on a coldplug bus.
-func (t *moduleTree) isDriver(name string) bool {
-	for _, p := range t.devices {
-		if p.module == name {
-			return true
-		}
-	}
-	return false
-}
+func (t *moduleTree) isDriver(name string) bool { return t.drivers[name] }
 
 // matching returns the modules among candidates whose aliases match one of
 // the devices' modalias strings (as udev's coldplug would), in candidate order.
 func (t *moduleTree) matching(candidates, modaliases []string) []string {
 	hit := map[string]bool{}
-	for _, p := range t.devices {
-		if hit[p.module] {
-			continue
-		}
-		for _, a := range modaliases {
-			if !strings.HasPrefix(a, p.prefix) {
-				continue
-			}
-			if ok, _ := path.Match(p.glob, a); ok {
-				hit[p.module] = true
-				break
+	// A pattern can only match a modalias its literal prefix starts: look
+	// up each prefix of each modalias, not each pattern.
+	for _, a := range modaliases {
+		for n := 0; n <= len(a); n++ {
+			for _, p := range t.devices[a[:n]] {
+				if hit[p.module] {
+					continue
+				}
+				if ok, _ := path.Match(p.glob, a); ok {
+					hit[p.module] = true
+				}
 			}
 		}
 	}
@@ -334,10 +349,10 @@ func (l *loader) restFiles() map[string]bool {
 // and CD drivers, md and its personalities, file systems.
 func (l *loader) rest(ctx context.Context) error { return l.load(ctx, l.others) }
 
-// release deletes module files, but those of keep: the ramdisk has no
-// hotplug and nothing loads modules later, and the files (20 MB, mostly
-// drivers for absent hardware) sit in RAM that a 128 MiB machine, or an image
-// cached in /tmp, needs. It returns the bytes freed.
+// release deletes module files, but those of keep: the files (26 MB in the
+// server profile, almost all drivers for absent hardware) sit in RAM that a
+// 128 MiB machine, or an image cached in /tmp, needs. It returns the bytes
+// freed.
 func (l *loader) release(keep map[string]bool) (int64, error) {
 	var freed int64
 	err := filepath.WalkDir(l.dir, func(p string, d os.DirEntry, err error) error {
@@ -408,15 +423,15 @@ func moduleName(s string) string {
 	return strings.ReplaceAll(strings.TrimSuffix(s, ".ko"), "-", "_")
 }
 
+// eachLine calls fn for each line of the file. The lines share one string:
+// what fn keeps of them costs no allocation of its own.
 func eachLine(path string, fn func(string)) error {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		fn(s.Text())
+	for line := range strings.Lines(string(b)) {
+		fn(strings.TrimRight(line, "\r\n"))
 	}
-	return s.Err()
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"runtime"
 	"strings"
@@ -75,11 +76,15 @@ func Setup(ctx context.Context, log *slog.Logger, cmdline map[string]string) err
 			// Drivers for absent devices go before the big loads (raid456,
 			// ext4), which could otherwise run a small VM out of memory.
 			err = mods.coldplug(ctx, nil)
-			freed, rerr := mods.release(mods.restFiles())
+			later := mods.hotplugFiles()
+			keep := maps.Clone(later)
+			maps.Copy(keep, mods.restFiles())
+			freed, rerr := mods.release(keep)
 			err = errors.Join(err, rerr, mods.rest(ctx))
-			more, rerr := mods.release(nil)
-			err = errors.Join(err, rerr)
-			log.Debug("ramdisk: module files released", "bytes", freed+more)
+			more, rerr := mods.release(later)
+			fw, ferr := mods.releaseFirmware("/", later)
+			err = errors.Join(err, rerr, ferr)
+			log.Debug("ramdisk: module and firmware files released", "bytes", freed+more+fw)
 		}
 		err = errors.Join(err, doMounts(lateMounts))
 		if err != nil {
@@ -90,6 +95,13 @@ func Setup(ctx context.Context, log *slog.Logger, cmdline map[string]string) err
 		bg.err = err
 		bg.mu.Unlock()
 		close(background)
+		if mods != nil {
+			// USB enumerates after its host driver loads; keyboards and
+			// sticks come later still.
+			if err := mods.listen(ctx); err != nil {
+				log.Warn("ramdisk: no driver loading for devices added later", "error", err)
+			}
+		}
 	}()
 
 	lease, err := setupNetwork(ctx, log, opts)
