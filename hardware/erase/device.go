@@ -20,10 +20,13 @@ type Method string
 const (
 	MethodNVMeCrypto   Method = "nvme-format-crypto"    // nvme format -s 2
 	MethodNVMeUserData Method = "nvme-format-user-data" // nvme format -s 1
-	MethodATAEnhanced  Method = "ata-secure-erase-enhanced"
-	MethodATA          Method = "ata-secure-erase"
-	MethodOverwrite    Method = "overwrite" // IPA's shred fallback
-	MethodMetadata     Method = "metadata"
+	// Sanitize, for controllers without Format NVM.
+	MethodNVMeSanitizeCrypto Method = "nvme-sanitize-crypto"
+	MethodNVMeSanitizeBlock  Method = "nvme-sanitize-block"
+	MethodATAEnhanced        Method = "ata-secure-erase-enhanced"
+	MethodATA                Method = "ata-secure-erase"
+	MethodOverwrite          Method = "overwrite" // IPA's shred fallback
+	MethodMetadata           Method = "metadata"
 )
 
 // Result is the outcome for one device of the *Devices functions.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/goipa/goipa/hardware/nvme"
 )
@@ -27,7 +28,7 @@ func nvmeErase(o *Options, dev nvme.Device, path string, begin func(Method)) (Me
 		return "", fmt.Errorf("%s: %w: fetching NVMe capabilities: %w", path, ErrSecureErase, err)
 	}
 	if !c.FormatNVM {
-		return "", fmt.Errorf("%s: %w: the controller does not support Format NVM", path, ErrSecureErase)
+		return nvmeSanitize(o, dev, path, c, begin)
 	}
 	ses, m := nvme.UserDataErase, MethodNVMeUserData
 	if c.CryptoErase {
@@ -36,6 +37,29 @@ func nvmeErase(o *Options, dev nvme.Device, path string, begin func(Method)) (Me
 	o.logger().Info("NVMe format", "device", path, "model", c.Model, "ses", ses, "all_namespaces", c.FormatAllNamespaces)
 	begin(m)
 	if err := nvme.Format(dev, ses); err != nil {
+		return "", fmt.Errorf("%s: %w: %w", path, ErrSecureErase, err)
+	}
+	return m, nil
+}
+
+// sanitizeInterval is how often the Sanitize Status log is read.
+const sanitizeInterval = 2 * time.Second
+
+// nvmeSanitize erases a controller that has no Format NVM but can sanitize
+// (SANICAP): a cryptographic erase if it can, else a block erase. A
+// sanitize covers the whole NVM subsystem, every namespace.
+func nvmeSanitize(o *Options, dev nvme.Device, path string, c *nvme.Controller, begin func(Method)) (Method, error) {
+	action, m := nvme.SanitizeCryptoErase, MethodNVMeSanitizeCrypto
+	switch {
+	case c.SanitizeCryptoErase:
+	case c.SanitizeBlockErase:
+		action, m = nvme.SanitizeBlockErase, MethodNVMeSanitizeBlock
+	default:
+		return "", fmt.Errorf("%s: %w: the controller supports neither Format NVM nor Sanitize", path, ErrSecureErase)
+	}
+	o.logger().Info("NVMe sanitize", "device", path, "model", c.Model, "action", action)
+	begin(m)
+	if err := nvme.Sanitize(dev, action, sanitizeInterval, nil); err != nil {
 		return "", fmt.Errorf("%s: %w: %w", path, ErrSecureErase, err)
 	}
 	return m, nil

@@ -17,6 +17,7 @@ import (
 // Specification's offsets, and a record of the Format NVM commands sent.
 type nvmeDrive struct {
 	oacs, fna byte
+	sanicap   byte
 	formatErr error
 	formats   []uint32 // Format NVM's CDW10, in order
 }
@@ -26,7 +27,11 @@ func (d *nvmeDrive) NamespaceID() (uint32, error) { return 1, nil }
 func (d *nvmeDrive) Admin(c *nvme.AdminCmd, data []byte) error {
 	switch {
 	case c.Opcode == nvme.OpIdentify && c.Cdw10 == 1: // controller
-		data[256], data[524] = d.oacs, d.fna // OACS, FNA
+		data[256], data[524], data[328] = d.oacs, d.fna, d.sanicap // OACS, FNA, SANICAP
+	case c.Opcode == nvme.OpSanitize:
+		d.formats = append(d.formats, 0x8400|c.Cdw10) // recorded apart from formats by the 0x84 mark
+	case c.Opcode == nvme.OpGetLogPage:
+		data[2] = 1 // SSTAT: completed
 	case c.Opcode == nvme.OpIdentify && c.Cdw10 == 0: // namespace
 		data[26] = 0x01 // FLBAS: LBA format 1 in use
 	case c.Opcode == nvme.OpFormatNVM:
@@ -50,7 +55,9 @@ func TestNVMeErase(t *testing.T) {
 	}{
 		{"crypto erase", nvmeDrive{oacs: 0x02, fna: 0x04}, MethodNVMeCrypto, []uint32{0x0401}, ""},
 		{"user-data erase", nvmeDrive{oacs: 0x02, fna: 0x00}, MethodNVMeUserData, []uint32{0x0201}, ""},
-		{"no Format NVM", nvmeDrive{oacs: 0x01, fna: 0x04}, "", nil, "does not support Format NVM"},
+		{"no Format NVM, sanitize crypto erase", nvmeDrive{oacs: 0x01, sanicap: 0x03}, MethodNVMeSanitizeCrypto, []uint32{0x8404}, ""},
+		{"no Format NVM, sanitize block erase", nvmeDrive{oacs: 0x01, sanicap: 0x02}, MethodNVMeSanitizeBlock, []uint32{0x8402}, ""},
+		{"neither", nvmeDrive{oacs: 0x01, fna: 0x04}, "", nil, "neither Format NVM nor Sanitize"},
 		{"format fails", nvmeDrive{oacs: 0x02, fna: 0x04, formatErr: fmt.Errorf("%w: status 0x10a (invalid format)", nvme.ErrStatus)},
 			"", []uint32{0x0401}, "invalid format"},
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -17,8 +18,10 @@ import (
 
 // Admin command opcodes (Base Specification, "Admin Command Set").
 const (
-	OpIdentify  = 0x06
-	OpFormatNVM = 0x80
+	OpGetLogPage = 0x02
+	OpIdentify   = 0x06
+	OpFormatNVM  = 0x80
+	OpSanitize   = 0x84
 )
 
 // Identify CNS values.
@@ -264,4 +267,56 @@ func Format(d Device, ses SecureErase) error {
 		return fmt.Errorf("format NVM (namespace %d, SES %d): %w", nsid, ses, err)
 	}
 	return nil
+}
+
+// SanitizeAction is the Sanitize command's SANACT field.
+type SanitizeAction uint8
+
+const (
+	SanitizeBlockErase  SanitizeAction = 2
+	SanitizeCryptoErase SanitizeAction = 4
+)
+
+// sanitizeLogID is the Sanitize Status log page; the 512-byte page starts
+// with SPROG (progress, of 65536) and SSTAT (bits 2:0: 1 completed, 2 in
+// progress, 3 failed, 4 completed without deallocation).
+const sanitizeLogID = 0x81
+
+// SanitizeCmd starts a sanitize of the whole NVM subsystem with action.
+func SanitizeCmd(action SanitizeAction) *AdminCmd {
+	return &AdminCmd{Opcode: OpSanitize, Cdw10: uint32(action & 0x7)}
+}
+
+// SanitizeLogCmd reads the Sanitize Status log page (512 bytes): LID in
+// CDW10 bits 7:0, the number of dwords less one in bits 31:16.
+func SanitizeLogCmd() *AdminCmd {
+	return &AdminCmd{Opcode: OpGetLogPage, NSID: 0xffffffff, DataLen: 512, Cdw10: sanitizeLogID | (512/4-1)<<16}
+}
+
+// ErrSanitizeFailed is a sanitize the controller reports as failed.
+var ErrSanitizeFailed = errors.New("sanitize failed")
+
+// Sanitize runs a sanitize with action and waits for it, asking the
+// Sanitize Status log every interval and reporting progress (0-1).
+func Sanitize(d Device, action SanitizeAction, interval time.Duration, progress func(float64)) error {
+	if err := d.Admin(SanitizeCmd(action), nil); err != nil {
+		return fmt.Errorf("sanitize (action %d): %w", action, err)
+	}
+	page := make([]byte, 512)
+	for {
+		if err := d.Admin(SanitizeLogCmd(), page); err != nil {
+			return fmt.Errorf("sanitize status: %w", err)
+		}
+		switch binary.LittleEndian.Uint16(page[2:4]) & 0x7 {
+		case 1, 4:
+			return nil
+		case 3:
+			return ErrSanitizeFailed
+		case 2:
+			if progress != nil {
+				progress(float64(binary.LittleEndian.Uint16(page[0:2])) / 65536)
+			}
+		}
+		time.Sleep(interval)
+	}
 }

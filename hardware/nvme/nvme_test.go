@@ -159,3 +159,55 @@ func TestStatusText(t *testing.T) {
 		t.Errorf("0x2: %q", s)
 	}
 }
+
+// TestSanitize: Sanitize's CDW10 carries SANACT in bits 2:0; Get Log Page
+// asks for log 0x81 with 127 as the dword count less one (512 bytes), and
+// SSTAT in bytes 2-3 of the page says when it is done.
+func TestSanitize(t *testing.T) {
+	if c := SanitizeCmd(SanitizeCryptoErase); c.Opcode != 0x84 || c.Cdw10 != 0x4 || c.NSID != 0 {
+		t.Errorf("sanitize %+v, want opcode 0x84, cdw10 4, nsid 0", c)
+	}
+	if c := SanitizeLogCmd(); c.Opcode != 0x02 || c.Cdw10 != 0x007f0081 || c.DataLen != 512 {
+		t.Errorf("log %+v, want opcode 0x02, cdw10 0x7f0081, 512 bytes", c)
+	}
+	for _, tc := range []struct {
+		name     string
+		statuses []uint16 // SSTAT the log returns, in order
+		want     error
+	}{
+		{"in progress, then done", []uint16{2, 2, 1}, nil},
+		{"done without deallocation", []uint16{4}, nil},
+		{"failed", []uint16{2, 3}, ErrSanitizeFailed},
+	} {
+		i, polls := 0, 0
+		var progress []float64
+		d := &logDevice{fn: func(c *AdminCmd, data []byte) error {
+			if c.Opcode == OpGetLogPage {
+				polls++
+				data[0], data[1] = 0x00, 0x80 // SPROG 32768: half done
+				data[2], data[3] = byte(tc.statuses[i]), 0
+				i++
+			}
+			return nil
+		}}
+		err := Sanitize(d, SanitizeBlockErase, 0, func(p float64) { progress = append(progress, p) })
+		if !errors.Is(err, tc.want) && err != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+		if polls != len(tc.statuses) {
+			t.Errorf("%s: %d polls, want %d", tc.name, polls, len(tc.statuses))
+		}
+		for _, p := range progress {
+			if p != 0.5 {
+				t.Errorf("%s: progress %v, want 0.5", tc.name, p)
+			}
+		}
+	}
+}
+
+type logDevice struct {
+	fn func(*AdminCmd, []byte) error
+}
+
+func (d *logDevice) NamespaceID() (uint32, error)         { return 1, nil }
+func (d *logDevice) Admin(c *AdminCmd, data []byte) error { return d.fn(c, data) }
