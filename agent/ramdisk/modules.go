@@ -401,10 +401,17 @@ func (l *loader) loadWithDeps(name string) error {
 	return nil
 }
 
-// moduleParams collects "name.param=value" kernel parameters, which modprobe
-// would pass on and the kernel applies only to built-in code.
+// moduleDefaults are options the ramdisk loads modules with, as a
+// modprobe.d file would give them: bonding would otherwise create a bond0
+// with a random MAC, which inspection reports as a NIC (a port in Ironic);
+// bonds are made when a network description asks for one.
+var moduleDefaults = map[string][]string{"bonding": {"max_bonds=0"}}
+
+// moduleParams is name's defaults and the "name.param=value" kernel
+// parameters, which modprobe would pass on and the kernel applies only to
+// built-in code; the kernel's come last and win.
 func moduleParams(name string, cmdline map[string]string) string {
-	var p []string
+	p := slices.Clone(moduleDefaults[name])
 	for _, k := range slices.Sorted(maps.Keys(cmdline)) {
 		mod, param, ok := strings.Cut(k, ".")
 		if ok && moduleName(mod) == name && param != "" {

@@ -237,6 +237,13 @@ func TestModuleParams(t *testing.T) {
 	if got := moduleParams("ext4", cmdline); got != "" {
 		t.Errorf("moduleParams(ext4) = %q, want none", got)
 	}
+	// No bond0 of bonding's own: it would show up as a NIC in inspection.
+	if got := moduleParams("bonding", nil); got != "max_bonds=0" {
+		t.Errorf("moduleParams(bonding) = %q, want max_bonds=0", got)
+	}
+	if got := moduleParams("bonding", map[string]string{"bonding.max_bonds": "2"}); got != "max_bonds=0 max_bonds=2" {
+		t.Errorf("moduleParams(bonding) with a kernel parameter = %q, want the kernel's last", got)
+	}
 }
 
 func TestIsNetDevice(t *testing.T) {
