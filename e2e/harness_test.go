@@ -248,6 +248,32 @@ func (m *baremetal) provision(ctx context.Context, req map[string]any, want ...s
 	return m.drive(ctx, want...)
 }
 
+// inspect runs in-band inspection (manageable → inspect → manageable),
+// checks the inspector finished without error and returns the node's
+// properties as inspection left them.
+func (m *baremetal) inspect(ctx context.Context) map[string]any {
+	m.t.Helper()
+	start := time.Now()
+	if _, err := m.provision(ctx, map[string]any{"target": "inspect"}, "manageable"); err != nil {
+		m.t.Fatalf("inspection: %v", err)
+	}
+	m.t.Logf("inspect → manageable %v", time.Since(start).Round(time.Millisecond))
+	st, err := m.w.lab.Introspection(ctx, m.node.UUID)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	if !st.Finished || st.Error != nil {
+		m.t.Errorf("inspector status %+v (error %s)", st, deref(st.Error))
+	}
+	var n struct {
+		Properties map[string]any `json:"properties"`
+	}
+	if err := m.w.lab.Do(ctx, "GET", "/v1/nodes/"+m.node.UUID, nil, &n); err != nil {
+		m.t.Fatal(err)
+	}
+	return n.Properties
+}
+
 // deployImage sets instance_info for a published image and deploys it.
 func (m *baremetal) deployImage(ctx context.Context, url, sum, format string, req map[string]any) (*ironiclab.Node, error) {
 	m.t.Helper()

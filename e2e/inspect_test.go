@@ -27,39 +27,22 @@ func TestRealIronicInspection(t *testing.T) {
 	if _, err := m.provision(ctx, map[string]any{"target": "manage"}, "manageable"); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	if _, err := m.provision(ctx, map[string]any{"target": "inspect"}, "manageable"); err != nil {
-		t.Fatalf("inspection: %v", err)
-	}
-	t.Logf("inspect → manageable %v", time.Since(start).Round(time.Millisecond))
-	st, err := w.lab.Introspection(ctx, m.node.UUID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !st.Finished || st.Error != nil {
-		t.Errorf("inspector status %+v (error %s)", st, deref(st.Error))
-	}
-	var n struct {
-		Properties map[string]any `json:"properties"`
-	}
-	if err := w.lab.Do(ctx, "GET", "/v1/nodes/"+m.node.UUID, nil, &n); err != nil {
-		t.Fatal(err)
-	}
+	props := m.inspect(ctx)
 	// Enrolled with cpus 1, memory_mb 1024, local_gb 8; the VM has 384 MiB
 	// and the hinted disk 2 GiB (the inspector reports one GiB less).
 	// The inspector writes them as strings or numbers, depending on the hook.
 	num := func(k string) float64 {
-		f, _ := strconv.ParseFloat(fmt.Sprint(n.Properties[k]), 64)
+		f, _ := strconv.ParseFloat(fmt.Sprint(props[k]), 64)
 		return f
 	}
 	if mem := num("memory_mb"); mem < 256 || mem > 384 {
-		t.Errorf("memory_mb = %v, want the VM's (≤ 384)", n.Properties["memory_mb"])
+		t.Errorf("memory_mb = %v, want the VM's (≤ 384)", props["memory_mb"])
 	}
 	if num("local_gb") != 1 {
-		t.Errorf("local_gb = %v, want 1 (the 2 GiB disk the root device hint names)", n.Properties["local_gb"])
+		t.Errorf("local_gb = %v, want 1 (the 2 GiB disk the root device hint names)", props["local_gb"])
 	}
-	if n.Properties["cpu_arch"] != "x86_64" {
-		t.Errorf("cpu_arch = %v", n.Properties["cpu_arch"])
+	if props["cpu_arch"] != "x86_64" {
+		t.Errorf("cpu_arch = %v", props["cpu_arch"])
 	}
 	var ports struct {
 		Ports []struct {

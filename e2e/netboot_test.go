@@ -212,29 +212,12 @@ func TestRealIronicNetBoot(t *testing.T) {
 		if _, err := m.provision(ctx, map[string]any{"target": "manage"}, "manageable"); err != nil {
 			t.Fatal(err)
 		}
-		start := time.Now()
-		if _, err := m.provision(ctx, map[string]any{"target": "inspect"}, "manageable"); err != nil {
-			t.Fatalf("inspection: %v", err)
-		}
-		t.Logf("ipxe inspect → manageable %v", time.Since(start).Round(time.Millisecond))
+		props := m.inspect(ctx)
 		if want := fmt.Sprintf("ipa-inspection-callback-url=http://%s:%d/v1/continue", qemu.GuestServiceIP, guestInspectorPort); !strings.Contains(kernelLine(t, m.bootConfig), want) {
 			t.Errorf("Ironic did not boot the node for inspection with %s:\n%s", want, m.bootConfig)
 		}
-		st, err := w.lab.Introspection(ctx, m.node.UUID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !st.Finished || st.Error != nil {
-			t.Errorf("inspector status %+v (error %s)", st, deref(st.Error))
-		}
-		var n struct {
-			Properties map[string]any `json:"properties"`
-		}
-		if err := w.lab.Do(ctx, "GET", "/v1/nodes/"+m.node.UUID, nil, &n); err != nil {
-			t.Fatal(err)
-		}
-		if f, _ := strconv.ParseFloat(fmt.Sprint(n.Properties["local_gb"]), 64); f != 1 {
-			t.Errorf("local_gb = %v, want 1 (the 2 GiB disk the root device hint names)", n.Properties["local_gb"])
+		if f, _ := strconv.ParseFloat(fmt.Sprint(props["local_gb"]), 64); f != 1 {
+			t.Errorf("local_gb = %v, want 1 (the 2 GiB disk the root device hint names)", props["local_gb"])
 		}
 	})
 

@@ -400,6 +400,31 @@ func qemuImg(t *testing.T, args ...string) {
 	}
 }
 
+// qcow2Of converts the raw file with qemu-img (args added) and returns the
+// qcow2 file's path.
+func qcow2Of(t *testing.T, raw string, args ...string) string {
+	t.Helper()
+	q := filepath.Join(t.TempDir(), "img.qcow2")
+	qemuImg(t, append(append([]string{"convert", "-f", "raw", "-O", "qcow2"}, args...), raw, q)...)
+	return q
+}
+
+// qcow2Pair returns a qcow2 file's bytes and qemu-img's raw conversion of
+// it, the disk a deploy must leave.
+func qcow2Pair(t *testing.T, q string) (body, want []byte) {
+	t.Helper()
+	body, err := os.ReadFile(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := filepath.Join(t.TempDir(), "want.raw")
+	qemuImg(t, "convert", "-f", "qcow2", "-O", "raw", q, w)
+	if want, err = os.ReadFile(w); err != nil {
+		t.Fatal(err)
+	}
+	return body, want
+}
+
 // TestWriteQCOW2 converts qcow2 images made by qemu-img from HTTP and checks
 // the disk against qemu-img's own raw conversion.
 func TestWriteQCOW2(t *testing.T) {
@@ -421,15 +446,7 @@ func TestWriteQCOW2(t *testing.T) {
 		{"v2 4k clusters", []string{"-o", "compat=0.10,cluster_size=4096"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			q := filepath.Join(t.TempDir(), "img.qcow2")
-			qemuImg(t, append(append([]string{"convert", "-f", "raw", "-O", "qcow2"}, tc.args...), raw, q)...)
-			body, err := os.ReadFile(q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := filepath.Join(t.TempDir(), "want.raw")
-			qemuImg(t, "convert", "-f", "qcow2", "-O", "raw", q, want)
-			wantB, _ := os.ReadFile(want)
+			body, wantB := qcow2Pair(t, qcow2Of(t, raw, tc.args...))
 			s := serve(t, body)
 			dev := target(t, 64<<20)
 			// Garbage on the "disk" first: zeros must really be written or skipped safely.
@@ -518,16 +535,9 @@ func TestQCOW2NeverRange(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			q := tc.src
 			if q == "" {
-				q = filepath.Join(t.TempDir(), "img.qcow2")
-				qemuImg(t, append(append([]string{"convert", "-f", "raw", "-O", "qcow2"}, tc.args...), raw, q)...)
+				q = qcow2Of(t, raw, tc.args...)
 			}
-			body, err := os.ReadFile(q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := filepath.Join(t.TempDir(), "want.raw")
-			qemuImg(t, "convert", "-f", "qcow2", "-O", "raw", q, want)
-			wantB, _ := os.ReadFile(want)
+			body, wantB := qcow2Pair(t, q)
 			s := serve(t, body)
 			s.noRange.Store(true)
 			for i := range tc.times {
@@ -556,9 +566,7 @@ func TestMetal3DiskFormats(t *testing.T) {
 	if err := os.WriteFile(raw, img, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	q := filepath.Join(t.TempDir(), "img.qcow2")
-	qemuImg(t, "convert", "-f", "raw", "-O", "qcow2", raw, q)
-	qb, err := os.ReadFile(q)
+	qb, err := os.ReadFile(qcow2Of(t, raw))
 	if err != nil {
 		t.Fatal(err)
 	}

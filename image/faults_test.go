@@ -134,10 +134,8 @@ func TestDownloadFaults(t *testing.T) {
 	zw := gzip.NewWriter(&gz)
 	zw.Write(img)
 	zw.Close()
-	qcow2Of := func(args ...string) []byte {
-		q := filepath.Join(t.TempDir(), "img.qcow2")
-		qemuImg(t, append(append([]string{"convert", "-f", "raw", "-O", "qcow2"}, args...), raw, q)...)
-		b, err := os.ReadFile(q)
+	qcow2Bytes := func(args ...string) []byte {
+		b, err := os.ReadFile(qcow2Of(t, raw, args...))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,8 +147,8 @@ func TestDownloadFaults(t *testing.T) {
 	}{
 		{"raw", "raw", img},
 		{"gzip", "raw", gz.Bytes()},
-		{"qcow2", "qcow2", qcow2Of()},
-		{"qcow2 compressed", "qcow2", qcow2Of("-c")},
+		{"qcow2", "qcow2", qcow2Bytes()},
+		{"qcow2 compressed", "qcow2", qcow2Bytes("-c")},
 	}
 	const (
 		timeout  = 300 * time.Millisecond
