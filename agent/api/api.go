@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -36,6 +37,10 @@ type Server struct {
 	// conductor acting on a heartbeat.
 	Seen func()
 	Log  *slog.Logger
+
+	// tokenGets is set once the conductor sent the token on a GET command
+	// route: from then on a GET without it is refused (see tokenIfGiven).
+	tokenGets atomic.Bool
 }
 
 // Handler returns the HTTP handler with every route of IPA's app.py.
@@ -227,12 +232,21 @@ func (s *Server) seen() {
 	}
 }
 
-// tokenIfGiven guards the GET command routes: Ironic 21.4 polls them with no
-// token (IPA 9.4 did not check there), so a missing token is served, but a
-// wrong one is refused as current IPA does.
+// tokenIfGiven guards the GET command routes. Ironic 21.4 polls them with
+// no token (IPA 9.4 did not check there); Ironic 35 sends it on every
+// request and IPA 13 refuses a GET without it. So a wrong token is always
+// refused, and a missing one is served until the conductor has once sent
+// the right one on a GET: a conductor that sends tokens sends them always,
+// and from then on nobody else reads the results without it.
 func (s *Server) tokenIfGiven(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if c.QueryParams().Has("agent_token") && !s.tokenValid(c.QueryParam("agent_token")) {
+		switch {
+		case c.QueryParams().Has("agent_token"):
+			if !s.tokenValid(c.QueryParam("agent_token")) {
+				return errTokenInvalid
+			}
+			s.tokenGets.Store(true)
+		case s.tokenGets.Load():
 			return errTokenInvalid
 		}
 		s.seen()

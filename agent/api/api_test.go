@@ -132,6 +132,37 @@ func TestRunSyncCommand(t *testing.T) {
 	}
 }
 
+// TestTokenOnGet: Ironic 21.4 polls the GET command routes without a token
+// and must be served; Ironic 35 sends it there too, and once it has, a GET
+// without it is refused as IPA 13 does. A wrong token is never served.
+func TestTokenOnGet(t *testing.T) {
+	srv, _ := newTestServer(t)
+	get := func(q string) int {
+		code, _ := do(t, "GET", srv.URL+"/v1/commands/"+q, "")
+		return code
+	}
+	for i := range 3 {
+		if code := get(""); code != 200 {
+			t.Fatalf("tokenless poll %d (Ironic 21.4) = %d, want 200", i, code)
+		}
+	}
+	if code := get("?agent_token=wrong"); code != 401 {
+		t.Errorf("wrong token = %d, want 401", code)
+	}
+	if code := get(""); code != 200 {
+		t.Errorf("a wrong token must not lock out the tokenless conductor: %d", code)
+	}
+	if code := get("?agent_token=" + token); code != 200 {
+		t.Fatalf("GET with the token (Ironic 35) = %d, want 200", code)
+	}
+	if code := get(""); code != 401 {
+		t.Errorf("tokenless GET after the conductor sent the token there = %d, want 401", code)
+	}
+	if code := get("?agent_token=" + token); code != 200 {
+		t.Errorf("GET with the token = %d, want 200", code)
+	}
+}
+
 func TestErrors(t *testing.T) {
 	srv, _ := newTestServer(t)
 	tok := "?agent_token=" + token
