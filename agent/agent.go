@@ -70,6 +70,9 @@ type Agent struct {
 	// DisksReady, if set, blocks until storage drivers are loaded (the
 	// ramdisk loads them in the background).
 	DisksReady func(ctx context.Context) error
+	// ModulesReady, if set, blocks until the ramdisk's modules are loaded
+	// (md, for the logs' mdadm reports), without waiting for disks.
+	ModulesReady func(ctx context.Context) error
 
 	mu      sync.Mutex
 	token   string
@@ -156,7 +159,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			Retries: deployer.Download.Retries, RetryInterval: deployer.Download.RetryInterval}})
 	steps.Register(cmds, hardware.Select(generic), func(n map[string]any) { node.Store(&n) })
 	standby.Register(cmds, a.Machine)
-	logs.Register(cmds, &logs.Collector{Ring: a.Ring, Ready: a.DisksReady})
+	logs.Register(cmds, &logs.Collector{Ring: a.Ring, Ready: a.ModulesReady})
 	locked := make(chan struct{})
 	var lockOnce sync.Once
 	lockdown := func() { lockOnce.Do(func() { close(locked) }) }
@@ -314,6 +317,8 @@ func (a *Agent) newDeployer() (*image.Deployer, error) {
 		PermittedFormats:      cfg.PermittedImageFormats,
 		DisableDeepInspection: cfg.DisableDeepImageInspection,
 		ConfigDriveRebuild:    cfg.ConfigDriveRebuild,
+		ESPSizeMiB:            cfg.DiskUtils.EFISystemPartitionSizeMiB,
+		BIOSBootSizeMiB:       cfg.DiskUtils.BIOSBootPartitionSizeMiB,
 	}
 	if cfg.ImageServerAuthStrategy == "http_basic" {
 		d.Download.BasicUser, d.Download.BasicPassword = cfg.ImageServerUser, cfg.ImageServerPassword

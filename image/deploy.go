@@ -37,6 +37,10 @@ type Deployer struct {
 	// EFIRoot is /sys/firmware/efi (the default): a partition image whose
 	// image_info has no deploy_boot_mode is laid out for UEFI when it exists.
 	EFIRoot string
+	// ESPSizeMiB and BIOSBootSizeMiB size a partition image's ESP and BIOS
+	// boot partition ([disk_utils] efi_system_partition_size and
+	// bios_boot_partition_size); 0 means IPA's 550 and 1.
+	ESPSizeMiB, BIOSBootSizeMiB int
 
 	mu    sync.Mutex
 	uuids map[string]any

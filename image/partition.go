@@ -1,6 +1,7 @@
 package image
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -35,7 +36,8 @@ const (
 
 const (
 	mib = 1 << 20
-	// IPA's [disk_utils]efi_system_partition_size and bios_boot_partition_size.
+	// The defaults of IPA's [disk_utils]efi_system_partition_size and
+	// bios_boot_partition_size (Deployer.ESPSizeMiB, BIOSBootSizeMiB).
 	espSize      = 550 * mib
 	biosBootSize = 1 * mib
 	// gptName is what parted's "mkpart primary" names GPT partitions.
@@ -56,6 +58,8 @@ type layoutSpec struct {
 	SwapMB      int
 	EphemeralMB int
 	ConfigDrive int64 // bytes needed for the config drive, 0 for none
+	// ESPSize and BIOSBootSize in bytes; 0 means IPA's defaults.
+	ESPSize, BIOSBootSize int64
 }
 
 // plannedPart is one partition of the layout; Start and Size in bytes.
@@ -89,10 +93,10 @@ func planLayout(s layoutSpec, diskSize int64, sectorSize int) (*layout, error) {
 		pos += size
 	}
 	if s.BootMode == "uefi" {
-		add(roleESP, espSize)
+		add(roleESP, cmp.Or(s.ESPSize, espSize))
 	}
 	if s.BootMode == "bios" && s.Label == "gpt" {
-		add(roleBIOSBoot, biosBootSize)
+		add(roleBIOSBoot, cmp.Or(s.BIOSBootSize, biosBootSize))
 	}
 	if s.EphemeralMB > 0 {
 		add(roleEphemeral, int64(s.EphemeralMB)*mib)
@@ -151,7 +155,8 @@ func (d *Deployer) partitionSpec(info *Info) layoutSpec {
 	if mode == "uefi" || strings.ToLower(info.DiskLabel) == "gpt" {
 		label = "gpt"
 	}
-	return layoutSpec{BootMode: mode, Label: label, RootMB: info.RootMB, SwapMB: info.SwapMB, EphemeralMB: info.EphemeralMB}
+	return layoutSpec{BootMode: mode, Label: label, RootMB: info.RootMB, SwapMB: info.SwapMB, EphemeralMB: info.EphemeralMB,
+		ESPSize: int64(d.ESPSizeMiB) * mib, BIOSBootSize: int64(d.BIOSBootSizeMiB) * mib}
 }
 
 // Ephemeral file systems goipa can make without mkfs tools.

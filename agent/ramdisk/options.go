@@ -11,14 +11,13 @@ import (
 // ErrBadOption reports a kernel parameter this package cannot use.
 var ErrBadOption = errors.New("invalid kernel parameter")
 
-// Kernel parameters read by Setup besides IPA's own BOOTIF and ipa-ntp-server.
+// Kernel parameters read by Setup besides IPA's own BOOTIF.
 const (
 	paramNet      = "goipa.net"      // "dhcp" (default) or "static"
 	paramIP       = "goipa.ip"       // ADDR/PREFIX; implies static
 	paramGateway  = "goipa.gw"       // default gateway for static
 	paramHostname = "goipa.hostname" // overrides the DHCP host name
 	paramBootIF   = "BOOTIF"
-	paramNTP      = "ipa-ntp-server" // comma-separated host[:port] list
 	paramNoLoad   = "modprobe.blacklist"
 )
 
@@ -63,7 +62,6 @@ func parseOptions(cmdline map[string]string) (options, error) {
 	if o.hostname != "" && !validHostname(o.hostname) {
 		return o, fmt.Errorf("%s=%q: %w", paramHostname, o.hostname, ErrBadOption)
 	}
-	o.ntp = splitList(cmdline[paramNTP])
 	o.blacklist = map[string]bool{}
 	for _, m := range splitList(cmdline[paramNoLoad]) {
 		o.blacklist[moduleName(m)] = true

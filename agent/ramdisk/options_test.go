@@ -77,15 +77,15 @@ func TestParseOptionsBootIF(t *testing.T) {
 
 func TestParseOptionsOthers(t *testing.T) {
 	o, err := parseOptions(map[string]string{
-		"ipa-ntp-server":     " 192.0.2.1, ntp.example.org:10123,,",
 		"modprobe.blacklist": "mlx5-core,ice",
 		"goipa.hostname":     "node-7.example.org",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"192.0.2.1", "ntp.example.org:10123"}; !reflect.DeepEqual(o.ntp, want) {
-		t.Errorf("ntp = %q, want %q", o.ntp, want)
+	// ntp_server is the config's (kernel line or file), in Setup's ntp.
+	if want := []string{"192.0.2.1", "ntp.example.org:10123"}; !reflect.DeepEqual(splitList(" 192.0.2.1, ntp.example.org:10123,,"), want) {
+		t.Errorf("ntp servers = %q, want %q", splitList(" 192.0.2.1, ntp.example.org:10123,,"), want)
 	}
 	if want := map[string]bool{"mlx5_core": true, "ice": true}; !reflect.DeepEqual(o.blacklist, want) {
 		t.Errorf("blacklist = %v, want %v", o.blacklist, want)

@@ -22,19 +22,22 @@ import (
 // Setup prepares the ramdisk, in order: mounts (/run), the drivers of the
 // image's module list for the NICs present, the network (static with
 // goipa.net=static or goipa.ip=, else DHCP on every NIC, BOOTIF first), the
-// host name and, with ipa-ntp-server, the clock. cmdline holds the kernel
+// host name and, with ntp (IPA's ntp_server, from ipa-ntp-server or a config
+// file: comma-separated host[:port]), the clock; a clock that could not be
+// set is an ErrClockNotSet in the error. cmdline holds the kernel
 // parameters (key=value words). It returns once the primary NIC is
 // configured. Two things go on in the background until done or ctx ends:
 // DHCP on the other NICs, and loading the rest of the module list (drivers
 // for the other devices present, md, file systems; soft dependencies first;
 // see WaitModules). Every step runs even when an earlier one failed; the
 // error joins all failures, and the agent can usually still serve.
-func Setup(ctx context.Context, log *slog.Logger, cmdline map[string]string) error {
+func Setup(ctx context.Context, log *slog.Logger, cmdline map[string]string, ntp string) error {
 	start := time.Now()
 	opts, err := parseOptions(cmdline)
 	if err != nil {
 		return err
 	}
+	opts.ntp = splitList(ntp)
 	var errs []error
 	if err := doMounts(earlyMounts); err != nil {
 		errs = append(errs, err)
@@ -121,8 +124,8 @@ func Setup(ctx context.Context, log *slog.Logger, cmdline map[string]string) err
 	}
 
 	if len(opts.ntp) > 0 {
-		if err := syncClock(ctx, log, opts.ntp); err != nil {
-			errs = append(errs, err)
+		if err := SyncClock(ctx, log, opts.ntp); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %w", ErrClockNotSet, err))
 		}
 	}
 	log.Info("ramdisk: ready", "hostname", name, "elapsed", time.Since(start).Round(time.Millisecond))
@@ -200,9 +203,12 @@ func setHostname(name string) error {
 	)
 }
 
-// syncClock steps the clock to the first server that answers, as IPA's
+// ErrClockNotSet reports that no NTP server set the clock.
+var ErrClockNotSet = errors.New("clock not set")
+
+// SyncClock steps the clock to the first server that answers, as IPA's
 // ntpdate call did before lookup.
-func syncClock(ctx context.Context, log *slog.Logger, servers []string) error {
+func SyncClock(ctx context.Context, log *slog.Logger, servers []string) error {
 	var errs []error
 	for _, s := range servers {
 		off, err := sntpOffset(ctx, s)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/goipa/goipa/agent/logs"
 	"github.com/goipa/goipa/agent/machine"
 	"github.com/goipa/goipa/agent/ramdisk"
+	"github.com/goipa/goipa/hardware"
 	"github.com/goipa/goipa/image"
 )
 
@@ -98,11 +100,39 @@ func run(args []string) error {
 	if ramdisk.Detect() {
 		// The ramdisk's agent owns the machine: mounts, drivers, network,
 		// and real power and lockdown.
-		if err := ramdisk.Setup(ctx, log, cfg.Cmdline); err != nil {
+		err := ramdisk.Setup(ctx, log, cfg.Cmdline, cfg.NTPServer)
+		if err != nil {
 			log.Error("ramdisk setup incomplete", "error", err)
 		}
+		// fail_if_clock_not_set: IPA does not start without the clock
+		// (TLS and token times depend on it); PID 1 keeps trying instead.
+		for cfg.FailIfClockNotSet && errors.Is(err, ramdisk.ErrClockNotSet) {
+			log.Error("clock not set; fail_if_clock_not_set holds the agent back", "retry_in", lookupPause)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(lookupPause):
+			}
+			servers := strings.FieldsFunc(cfg.NTPServer, func(r rune) bool { return r == ',' || r == ' ' })
+			if err = ramdisk.SyncClock(ctx, log, servers); err != nil {
+				err = fmt.Errorf("%w: %w", ramdisk.ErrClockNotSet, err)
+			}
+		}
 		m := machine.Ramdisk{Log: log}
-		a.Machine, a.Lockdown, a.DisksReady = m, m.Lockdown, ramdisk.WaitModules
+		a.Machine, a.Lockdown, a.ModulesReady = m, m.Lockdown, ramdisk.WaitModules
+		a.DisksReady = agent.WaitForDisks(ramdisk.WaitModules, func() ([]hardware.BlockDevice, error) {
+			return hardware.ListBlockDevices(hardware.BlockOptions{})
+		}, cfg.DiskWaitAttempts, cfg.DiskWaitDelay, log)
+	}
+	// hardware_initialization_delay: hardware that needs time after the
+	// ramdisk starts (IPA sleeps before evaluating the hardware managers).
+	if d := cfg.HardwareInitializationDelay; d > 0 {
+		log.Info("waiting for the hardware to initialise", "delay", d)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(d):
+		}
 	}
 	inRamdisk := ramdisk.Detect()
 	for {
