@@ -243,6 +243,14 @@ func (d *Deployer) writeOnce(ctx context.Context, dk *disk.Disk, info *Info, v *
 	}
 	defer s.Close()
 	s.Hash(v.Hash())
+	// A compressed image is decoded slower than one connection brings it:
+	// parallel segments would only hold 8 × 4 MiB of it in memory.
+	if head, err := s.Peek(8); err == nil {
+		switch Sniff(head) {
+		case GZIP, XZ, ZSTD:
+			s.Serial()
+		}
+	}
 	br := bufio.NewReaderSize(s, 1<<20)
 	outer := sniff(br)
 	if outer == QCOW2 && declared(info.DiskFormat) == "" {

@@ -1,6 +1,7 @@
 package download
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -200,6 +201,37 @@ func (b *Block) Release() {
 		b.release = nil
 	}
 }
+
+// Peek returns the image's first n bytes (fewer if it is shorter) before
+// the first Read or Next, without consuming them and without starting the
+// parallel fetch: a caller can look at the format first and choose Serial.
+func (s *Stream) Peek(n int) ([]byte, error) {
+	if s.parDone || s.body == nil || s.off.Load() != 0 {
+		return nil, errors.New("image download: Peek after the first read")
+	}
+	b := make([]byte, n)
+	m, err := io.ReadFull(s.body, b)
+	b = b[:m]
+	s.body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(b), s.body), rc: s.body}
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		err = nil // a short image; Read says how it ends
+	}
+	return b, err
+}
+
+// peekedBody hands out the peeked bytes before the rest of the body.
+type peekedBody struct {
+	io.Reader
+	rc io.ReadCloser
+}
+
+func (p *peekedBody) Close() error { return p.rc.Close() }
+
+// Serial keeps the Stream on one connection, for a caller that consumes
+// the image slower than one connection brings it (a decompressor): the
+// parallel fetch would only hold its buffers. Call it before the first
+// Read or Next.
+func (s *Stream) Serial() { s.parDone = true }
 
 // HoldBlocks tells the Stream that its caller keeps up to n blocks from
 // Next at once (counting the one Next is about to return), so that it

@@ -503,3 +503,43 @@ func TestStreamHashSamePass(t *testing.T) {
 		t.Fatal("written bytes differ")
 	}
 }
+
+// TestPeekSerial: Peek shows the first bytes without consuming them or
+// starting the parallel fetch; after Serial the image comes over the one
+// connection, every byte read and hashed once.
+func TestPeekSerial(t *testing.T) {
+	data := testData(3*DefaultSegmentSize + 1234)
+	for _, serial := range []bool{false, true} {
+		srv := newImageServer(t, data)
+		opts, _ := testOptions(t, srv.url())
+		opts.Streams = 4
+		s, err := Open(context.Background(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		s.Hash(h)
+		head, err := s.Peek(8)
+		if err != nil || !bytes.Equal(head, data[:8]) {
+			t.Fatalf("Peek = %x, %v; want %x", head, err, data[:8])
+		}
+		if serial {
+			s.Serial()
+		}
+		got, err := readAll(t, s)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("serial %v: read %d bytes, %v; want the image", serial, len(got), err)
+		}
+		sum, err := s.Sum()
+		if want := sha256.Sum256(data); err != nil || !bytes.Equal(sum, want[:]) {
+			t.Errorf("serial %v: digest %x, %v; want the image's", serial, sum, err)
+		}
+		if ranges := srv.ranges(); serial != (len(ranges) == 0) {
+			t.Errorf("serial %v: Range requests %q", serial, ranges)
+		}
+		if _, err := s.Peek(8); err == nil {
+			t.Error("Peek after reading succeeded")
+		}
+		s.Close()
+	}
+}
