@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,7 +31,7 @@ const (
 // be next to a real conductor.
 type bootServer struct {
 	addr string
-	h    chan http.Handler
+	root atomic.Pointer[string] // Ironic's http_root, once the lab runs
 }
 
 func startBootServer(t *testing.T) *bootServer {
@@ -39,11 +40,14 @@ func startBootServer(t *testing.T) *bootServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &bootServer{addr: ln.Addr().String(), h: make(chan http.Handler, 1)}
+	b := &bootServer{addr: ln.Addr().String()}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := <-b.h
-		b.h <- h
-		h.ServeHTTP(w, r)
+		root := b.root.Load()
+		if root == nil {
+			http.Error(w, "no http_root yet", http.StatusServiceUnavailable)
+			return
+		}
+		http.FileServer(http.Dir(*root)).ServeHTTP(w, r)
 	})}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
@@ -51,7 +55,7 @@ func startBootServer(t *testing.T) *bootServer {
 }
 
 // serve starts answering from dir, known once Ironic's lab exists.
-func (b *bootServer) serve(dir string) { b.h <- http.FileServer(http.Dir(dir)) }
+func (b *bootServer) serve(dir string) { b.root.Store(&dir) }
 
 // enrollNetBoot enrolls a node whose boot interface is Ironic's own
 // (spec.BootInterface, default ipxe) with goipa's kernel and ramdisk as

@@ -203,17 +203,20 @@ func TestEraseNVMe(t *testing.T) {
 	})
 	target, keep := SparseDisk(t, 256<<20), SparseDisk(t, 64<<20)
 	data := bytes.Repeat([]byte("tenant data "), 1<<16)
-	for _, d := range []string{target, keep} {
-		f, err := os.OpenFile(d, os.O_WRONLY, 0)
+	// Data at the start of both disks and in the middle of the target.
+	for _, w := range []struct {
+		disk string
+		off  int64
+	}{{target, 0}, {target, 100 << 20}, {keep, 0}} {
+		f, err := os.OpenFile(w.disk, os.O_WRONLY, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, off := range []int64{0, 100 << 20} {
-			if off < 64<<20 || d == target {
-				f.WriteAt(data, off)
-			}
-		}
+		_, err = f.WriteAt(data, w.off)
 		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	before := FileSHA256(t, keep)
 	vm := Start(t, Options{Kernel: kernel, Initrd: initrd, MemMB: 256, Append: l.append(), Advertise: true, GuestFwds: l.fwds,
