@@ -244,6 +244,10 @@ cmd_ramdisk() {
 	stage="$CACHE/ramdisk/$PROFILE/modroot"
 	names="$CACHE/ramdisk/$PROFILE/modules"
 	mkdir -p "$(dirname "$names")"
+	# Clones on one machine (worktrees, CI beside a session) share the
+	# staging: one build of a profile at a time.
+	exec 9>"$CACHE/ramdisk/$PROFILE.lock"
+	flock 9
 	module_names "$kroot" "$kver" "$HERE/modules-$PROFILE.txt" >"$names"
 	stage_modules "$kroot" "$kver" "$stage" "$names"
 
