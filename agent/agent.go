@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/goipa/goipa/agent/api"
-	"github.com/goipa/goipa/agent/command"
 	"github.com/goipa/goipa/agent/config"
 	"github.com/goipa/goipa/agent/inspect"
 	"github.com/goipa/goipa/agent/ironic"
@@ -32,12 +31,12 @@ import (
 	"github.com/goipa/goipa/agent/steps"
 	"github.com/goipa/goipa/agent/tlsconf"
 	"github.com/goipa/goipa/hardware"
-	"github.com/goipa/goipa/hardware/burnin"
 	"github.com/goipa/goipa/hardware/erase"
 	"github.com/goipa/goipa/hardware/inject"
 	"github.com/goipa/goipa/image"
 	"github.com/goipa/goipa/image/download"
 	"github.com/goipa/goipa/internal/runner"
+	"github.com/goipa/goipa/ipa"
 	"github.com/goipa/goipa/raid"
 	"github.com/goipa/goipa/raid/mdadm"
 )
@@ -131,8 +130,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.setToken(cfg.AgentToken)
 	a.prepareTLSKey()
 
-	cmds := command.NewRunner(ctx, log)
-	generic := hardware.NewGeneric()
+	cmds := ipa.NewRunner(ctx, log)
+	generic := ipa.NewGeneric()
 	var node atomic.Pointer[map[string]any]
 	deployer, err := a.newDeployer()
 	if err != nil {
@@ -140,30 +139,30 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	boot := &image.Bootloader{EFIRoot: "/sys/firmware/efi", RAIDESP: a.raidESP, IgnoreFailure: a.Config.IgnoreBootloaderFailure, Log: log}
 	boot.GrubInstall.Store(a.Config.EnableBIOSBootloaderInstall)
-	image.Register(cmds, generic, deployer, boot,
+	steps.RegisterImage(cmds, generic, deployer, boot,
 		func() map[string]any {
 			if n := node.Load(); n != nil {
 				return *n
 			}
 			return nil
 		}, a.rootDevice)
-	raid.Register(generic, a.raidManager)
-	erase.Register(generic, a.eraseDevices, erase.Options{Logger: log, SysfsRoot: a.SysfsRoot,
+	steps.RegisterRAID(generic, a.raidManager)
+	steps.RegisterErase(generic, a.eraseDevices, erase.Options{Logger: log, SysfsRoot: a.SysfsRoot,
 		AllowSpecialFilesystems: !a.Config.GuardSpecialFilesystems})
-	burnin.Register(generic, burnin.Config{Devices: a.eraseDevices, Log: log,
+	steps.RegisterBurnin(generic, steps.BurninConfig{Devices: a.eraseDevices, Log: log,
 		Check: erase.Options{Logger: log, SysfsRoot: a.SysfsRoot, AllowSpecialFilesystems: !a.Config.GuardSpecialFilesystems}})
 	// inject_files downloads with the agent's TLS and retry settings, not
 	// the image server's credentials.
-	inject.Register(generic, a.Config.InjectFilesPriority, inject.Options{RootDevice: a.rootDevice, SysfsRoot: a.SysfsRoot, Log: log,
+	steps.RegisterInject(generic, a.Config.InjectFilesPriority, inject.Options{RootDevice: a.rootDevice, SysfsRoot: a.SysfsRoot, Log: log,
 		Download: download.Options{TLS: deployer.Download.TLS, ConnectTimeout: deployer.Download.ConnectTimeout,
 			Retries: deployer.Download.Retries, RetryInterval: deployer.Download.RetryInterval}})
-	steps.Register(cmds, hardware.Select(generic), func(n map[string]any) { node.Store(&n) })
+	steps.Register(cmds, ipa.Select(generic), func(n map[string]any) { node.Store(&n) })
 	standby.Register(cmds, a.Machine)
 	logs.Register(cmds, &logs.Collector{Ring: a.Ring, Ready: a.ModulesReady})
 	locked := make(chan struct{})
 	var lockOnce sync.Once
 	lockdown := func() { lockOnce.Do(func() { close(locked) }) }
-	cmds.Register("system", "lockdown", command.Sync(func(context.Context, struct{}) (any, error) {
+	cmds.Register("system", "lockdown", ipa.Sync(func(context.Context, struct{}) (any, error) {
 		log.Warn("lockdown requested: the API stops after this answer")
 		// The answer must reach the conductor before the API goes away.
 		time.AfterFunc(500*time.Millisecond, lockdown)
@@ -358,7 +357,7 @@ func (a *Agent) rootDevice(ctx context.Context, node map[string]any) (string, er
 	}
 	rootVolume, err := raid.SoftwareRootVolume(ctx, node, a.raidManager)
 	if err != nil {
-		return "", command.Typed("SoftwareRAIDError", "Software RAID caused unknown error", err)
+		return "", ipa.Typed("SoftwareRAIDError", "Software RAID caused unknown error", err)
 	}
 	if rootVolume != "" {
 		// /dev/md/<name> is mdadm's link to the /dev/mdN the inventory lists.
@@ -368,15 +367,15 @@ func (a *Agent) rootDevice(ctx context.Context, node map[string]any) (string, er
 	}
 	hints, err := hardware.RootDeviceHints(node)
 	if err != nil {
-		return "", command.InvalidParams("%v", err)
+		return "", ipa.InvalidParams("%v", err)
 	}
 	skip, _, err := hardware.SkipList(node)
 	if err != nil {
-		return "", command.InvalidParams("%v", err)
+		return "", ipa.InvalidParams("%v", err)
 	}
 	dev, err := hardware.SelectRootDevice(devs, hints, hardware.SelectOptions{Skip: skip, RootVolume: rootVolume})
 	if err != nil {
-		return "", command.Typed("DeviceNotFound", "Error finding the disk or partition device to deploy the image onto", err)
+		return "", ipa.Typed("DeviceNotFound", "Error finding the disk or partition device to deploy the image onto", err)
 	}
 	return dev.Name, nil
 }
@@ -400,7 +399,7 @@ func (a *Agent) eraseDevices(ctx context.Context, node map[string]any) ([]erase.
 	}
 	skip, _, err := hardware.SkipList(node)
 	if err != nil {
-		return nil, command.InvalidParams("%v", err)
+		return nil, ipa.InvalidParams("%v", err)
 	}
 	devs = hardware.WithoutSkipped(devs, skip)
 	str := func(p *string) string {

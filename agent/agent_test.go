@@ -19,12 +19,12 @@ import (
 	"time"
 
 	"github.com/goipa/goipa/agent/config"
-	"github.com/goipa/goipa/agent/fakeironic"
 	"github.com/goipa/goipa/agent/ironic"
 	"github.com/goipa/goipa/agent/logs"
 	"github.com/goipa/goipa/agent/machine"
 	"github.com/goipa/goipa/image"
-	"github.com/goipa/goipa/internal/fakesys"
+	"github.com/goipa/goipa/tstest/fakeironic"
+	"github.com/goipa/goipa/tstest/fakesys"
 )
 
 const testMAC = "52:54:00:aa:bb:01"

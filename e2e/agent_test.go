@@ -16,7 +16,7 @@ import (
 	"github.com/goipa/goipa/agent/logs"
 	"github.com/goipa/goipa/agent/machine"
 	"github.com/goipa/goipa/e2e/ironiclab"
-	"github.com/goipa/goipa/internal/fakesys"
+	"github.com/goipa/goipa/tstest/fakesys"
 )
 
 func freePort(t *testing.T) int {

@@ -27,7 +27,7 @@ import (
 
 	"github.com/goipa/goipa/image/disk"
 	"github.com/goipa/goipa/image/download"
-	"github.com/goipa/goipa/internal/looptest"
+	"github.com/goipa/goipa/tstest/looptest"
 )
 
 // TestBench is `make bench`'s image part: goipa and the reference tool write

@@ -17,9 +17,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/goipa/goipa/agent/command"
 	"github.com/goipa/goipa/image/disk"
 	"github.com/goipa/goipa/image/uefi"
+	"github.com/goipa/goipa/internal/errclass"
 	"github.com/goipa/goipa/internal/runner"
 	"github.com/goipa/goipa/internal/utf16le"
 )
@@ -205,7 +205,7 @@ var wholeDiskRootRE = regexp.MustCompile(`^0x[0-9a-fA-F]{8}$`)
 // noGrub is IPA's answer when enable_bios_bootloader_install is off (its
 // default).
 func noGrub(mode string) error {
-	return command.Typed("InvalidImage", "The provided image is not valid for use", fmt.Errorf(
+	return errclass.New("InvalidImage", "The provided image is not valid for use", fmt.Errorf(
 		"Install of legacy BIOS bootloaders disabled by CONF.enable_bios_bootloader_install as part of "+
 			"CVE-2026-43003 mitigation. A partition image in %s mode needs its own grub installed: enable "+
 			"enable_bios_bootloader_install, use a whole-disk image, or set ignore_bootloader_failure", mode))
@@ -257,7 +257,7 @@ func (b *Bootloader) installGrub(ctx context.Context, device string, p Bootloade
 		}
 	}
 	if root == nil {
-		return "", command.Typed("DeviceNotFound", "Error finding the disk or partition device to deploy the image onto",
+		return "", errclass.New("DeviceNotFound", "Error finding the disk or partition device to deploy the image onto",
 			fmt.Errorf("no partition with UUID %s found on device %s", p.RootUUID, device))
 	}
 	target.root = *root
@@ -295,7 +295,7 @@ func (b *Bootloader) installGrub(ctx context.Context, device string, p Bootloade
 func (b *Bootloader) partitions(device string) (*disk.Table, error) {
 	dk, err := disk.Open(device, b.Disk)
 	if err != nil {
-		return nil, command.Typed("DeviceNotFound", "Error finding the disk or partition device to deploy the image onto", err)
+		return nil, errclass.New("DeviceNotFound", "Error finding the disk or partition device to deploy the image onto", err)
 	}
 	defer dk.Close()
 	t, err := dk.Partitions()
@@ -345,7 +345,7 @@ func partitionIDs(device string, parts []disk.Partition) ([]partitionID, error) 
 }
 
 func bootloaderErr(err error) error {
-	return command.Typed("CommandExecutionError", "Installing the bootloader failed", err)
+	return errclass.New("CommandExecutionError", "Installing the bootloader failed", err)
 }
 
 var errNoLoader = errors.New("no UEFI boot loader found on the EFI system partition")
@@ -460,7 +460,7 @@ func (b *Bootloader) CleanNVRAM(ctx context.Context, patterns []string) ([]strin
 	for _, p := range patterns {
 		re, err := regexp.Compile("(?i)" + p)
 		if err != nil {
-			return nil, command.InvalidParams("match_patterns: %v", err)
+			return nil, errclass.Invalid("match_patterns: %v", err)
 		}
 		res = append(res, re)
 	}

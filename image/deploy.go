@@ -11,9 +11,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/goipa/goipa/agent/command"
 	"github.com/goipa/goipa/image/disk"
 	"github.com/goipa/goipa/image/download"
+	"github.com/goipa/goipa/internal/errclass"
 )
 
 // Deployer writes images to disks. One deploy runs at a time (the command
@@ -32,8 +32,12 @@ type Deployer struct {
 	ConfigDriveRebuild    bool
 	// Disk opens target devices; tests point it at fake sysfs trees.
 	Disk disk.Options
-	// ProgressEvery is how often progress is logged (default 5 s).
+	// ProgressEvery is how often progress is logged and reported (default
+	// 5 s).
 	ProgressEvery time.Duration
+	// Report, if set, hears the progress with the deploy's context (the
+	// command's, which knows where its progress goes).
+	Report func(context.Context, Progress)
 	// EFIRoot is /sys/firmware/efi (the default): a partition image whose
 	// image_info has no deploy_boot_mode is laid out for UEFI when it exists.
 	EFIRoot string
@@ -53,6 +57,14 @@ const (
 	errWrite    = "ImageWriteError"
 	errInvalid  = "InvalidImage"
 )
+
+// Progress is where a deploy stands.
+type Progress struct {
+	Image                              string
+	Downloaded, Size, Written, Skipped int64
+	Rate                               float64       // bytes per second
+	ETA                                time.Duration // negative when unknown
+}
 
 // Result is what a successful write reports.
 type Result struct {
@@ -95,7 +107,7 @@ const MemoryLimit = 48 << 20
 // drive. It never succeeds for bytes it did not verify.
 func (d *Deployer) Write(ctx context.Context, info *Info, device, configDrive string) (*Result, error) {
 	if err := info.Validate(d.MD5Enabled); err != nil {
-		return nil, command.InvalidParams("%v", err)
+		return nil, errclass.Invalid("%v", err)
 	}
 	d.mu.Lock()
 	d.uuids = nil
@@ -105,14 +117,14 @@ func (d *Deployer) Write(ctx context.Context, info *Info, device, configDrive st
 	verifier, err := download.ParseChecksum(ctx, download.ChecksumSpec{Checksum: info.Checksum, OSHashAlgo: info.OSHashAlgo,
 		OSHashValue: info.OSHashValue, MD5Enabled: d.MD5Enabled, ImageURL: info.URLs[0]}, opts)
 	if err != nil {
-		return nil, command.Typed(errChecksum, "Error verifying image checksum", err)
+		return nil, errclass.New(errChecksum, "Error verifying image checksum", err)
 	}
 	if !info.WholeDisk() {
 		return d.writePartitionImage(ctx, info, device, configDrive, verifier, opts)
 	}
 	dk, err := disk.Open(device, d.diskOptions())
 	if err != nil {
-		return nil, command.Typed(errWrite, "Error writing image to device", err)
+		return nil, errclass.New(errWrite, "Error writing image to device", err)
 	}
 	defer dk.Close()
 	res, err := d.writeVerified(ctx, dk, info, verifier, opts)
@@ -121,7 +133,7 @@ func (d *Deployer) Write(ctx context.Context, info *Info, device, configDrive st
 	}
 
 	if err := dk.FixGPT(); err != nil && !errors.Is(err, disk.ErrNoPartitionTable) {
-		return nil, command.Typed(errWrite, "Error writing image to device", fmt.Errorf("fixing the GPT: %w", err))
+		return nil, errclass.New(errWrite, "Error writing image to device", fmt.Errorf("fixing the GPT: %w", err))
 	}
 	if err := dk.RereadPartitions(); err != nil {
 		d.Log.Warn("re-reading partitions", "device", device, "error", err)
@@ -129,17 +141,17 @@ func (d *Deployer) Write(ctx context.Context, info *Info, device, configDrive st
 	if configDrive != "" {
 		iso, err := d.fetchConfigDrive(ctx, configDrive, opts)
 		if err != nil {
-			return nil, command.Typed("InstanceDeployFailure", "Failed to deploy instance", fmt.Errorf("config drive: %w", err))
+			return nil, errclass.New("InstanceDeployFailure", "Failed to deploy instance", fmt.Errorf("config drive: %w", err))
 		}
 		cd, err := dk.WriteConfigDrive(ctx, iso, disk.ConfigDriveOptions{Rebuild: d.ConfigDriveRebuild})
 		if err != nil {
-			return nil, command.Typed("InstanceDeployFailure", "Failed to deploy instance", fmt.Errorf("config drive: %w", err))
+			return nil, errclass.New("InstanceDeployFailure", "Failed to deploy instance", fmt.Errorf("config drive: %w", err))
 		}
 		d.Log.Info("config drive written", "partition", cd.Partition.Device, "filesystem", cd.Filesystem, "created", cd.Created)
 	}
 	uuids, err := dk.PartitionUUIDs()
 	if err != nil {
-		return nil, command.Typed(errWrite, "Error writing image to device", fmt.Errorf("reading partition UUIDs: %w", err))
+		return nil, errclass.New(errWrite, "Error writing image to device", fmt.Errorf("reading partition UUIDs: %w", err))
 	}
 	res.Device, res.RootUUID, res.ESPUUID = device, uuids.Root, uuids.ESP
 	d.mu.Lock()
@@ -184,18 +196,17 @@ func (d *Deployer) writeVerified(ctx context.Context, target *disk.Disk, info *I
 
 // classify gives each failure IPA's error type.
 func classify(err error) error {
-	var ce *command.Error
 	switch {
-	case errors.As(err, &ce):
+	case errclass.Of(err) != "":
 		return err
 	case errors.Is(err, download.ErrChecksumMismatch):
-		return command.Typed(errChecksum, "Error verifying image checksum", err)
+		return errclass.New(errChecksum, "Error verifying image checksum", err)
 	case errors.Is(err, ErrFormat):
-		return command.Typed(errInvalid, "Invalid image", err)
+		return errclass.New(errInvalid, "Invalid image", err)
 	case errors.Is(err, errWriteSide):
-		return command.Typed(errWrite, "Error writing image to device", err)
+		return errclass.New(errWrite, "Error writing image to device", err)
 	default:
-		return command.Typed(errDownload, "Error downloading image", err)
+		return errclass.New(errDownload, "Error downloading image", err)
 	}
 }
 
@@ -380,9 +391,10 @@ func (d *Deployer) progress(ctx context.Context, id string, dl func() download.P
 			}
 			d.Log.Info("writing image", "image", id, "downloaded", p.Bytes, "size", p.Size, "written", st.Written,
 				"skipped_zero", st.Skipped, "MBps", fmt.Sprintf("%.1f", p.Rate/1e6), "eta", eta)
-			command.ReportProgress(ctx, map[string]any{"image": id, "bytes_downloaded": p.Bytes, "image_size": p.Size,
-				"bytes_written": st.Written, "bytes_skipped": st.Skipped, "rate_bps": int64(p.Rate),
-				"eta_seconds": int64(p.ETA.Seconds())})
+			if d.Report != nil {
+				d.Report(ctx, Progress{Image: id, Downloaded: p.Bytes, Size: p.Size, Written: st.Written,
+					Skipped: st.Skipped, Rate: p.Rate, ETA: p.ETA})
+			}
 		}
 	}()
 	return func() {

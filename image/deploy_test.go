@@ -28,9 +28,9 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 
-	"github.com/goipa/goipa/agent/command"
 	"github.com/goipa/goipa/image/disk"
 	"github.com/goipa/goipa/image/download"
+	"github.com/goipa/goipa/internal/errclass"
 )
 
 // server serves one file like an image server, with faults on demand.
@@ -194,12 +194,7 @@ func info(s *server, format string) *Info {
 	return &Info{ID: "disk.img", URLs: []string{s.url}, DiskFormat: format, OSHashAlgo: "sha256", OSHashValue: s.checksum}
 }
 
-func errType(err error) string {
-	if e := command.AsError(err); e != nil {
-		return e.Type
-	}
-	return ""
-}
+func errType(err error) string { return errclass.Of(err) }
 
 func TestWriteRawAndCompressed(t *testing.T) {
 	img := pattern(9<<20 + 512)
@@ -386,9 +381,9 @@ func TestImageLargerThanDisk(t *testing.T) {
 	}
 }
 
-func TestInvalidInfoIs400(t *testing.T) {
+func TestInvalidInfoIsInvalidParams(t *testing.T) {
 	_, err := newDeployer().Write(context.Background(), &Info{ID: "x"}, target(t, 1<<20), "")
-	if e := command.AsError(err); e == nil || e.Code != 400 {
+	if errType(err) != errclass.InvalidParams {
 		t.Fatalf("err = %v", err)
 	}
 }

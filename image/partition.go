@@ -18,9 +18,9 @@ import (
 	"github.com/diskfs/go-diskfs/partition/mbr"
 	"golang.org/x/sys/unix"
 
-	"github.com/goipa/goipa/agent/command"
 	"github.com/goipa/goipa/image/disk"
 	"github.com/goipa/goipa/image/download"
+	"github.com/goipa/goipa/internal/errclass"
 )
 
 // Partition roles, named as IPA's make_partitions names them in the
@@ -182,13 +182,13 @@ func (d *Deployer) writePartitionImage(ctx context.Context, info *Info, device, 
 	v *download.Verifier, opts download.Options) (*Result, error) {
 	spec := d.partitionSpec(info)
 	if err := d.checkEphemeral(info); err != nil {
-		return nil, command.InvalidParams("%v", err)
+		return nil, errclass.Invalid("%v", err)
 	}
 	var iso []byte
 	if configDrive != "" {
 		var err error
 		if iso, err = d.fetchConfigDrive(ctx, configDrive, opts); err != nil {
-			return nil, command.Typed("InstanceDeployFailure", "Failed to deploy instance", fmt.Errorf("config drive: %w", err))
+			return nil, errclass.New("InstanceDeployFailure", "Failed to deploy instance", fmt.Errorf("config drive: %w", err))
 		}
 		spec.ConfigDrive = int64(len(iso))
 	}
@@ -199,7 +199,7 @@ func (d *Deployer) writePartitionImage(ctx context.Context, info *Info, device, 
 	dev := func(role string) string { return parts[role].Device }
 
 	fail := func(what string, err error) error {
-		return command.Typed(errWrite, "Error writing image to device", fmt.Errorf("%s: %w", what, err))
+		return errclass.New(errWrite, "Error writing image to device", fmt.Errorf("%s: %w", what, err))
 	}
 	if p, ok := parts[roleESP]; ok {
 		if err := d.onPartition(p.Device, func(f *os.File, size int64, lss int) error {
@@ -216,7 +216,7 @@ func (d *Deployer) writePartitionImage(ctx context.Context, info *Info, device, 
 			_, err := f.WriteAt(iso, 0)
 			return err
 		}); err != nil {
-			return nil, command.Typed("InstanceDeployFailure", "Failed to deploy instance", fmt.Errorf("config drive: %w", err))
+			return nil, errclass.New("InstanceDeployFailure", "Failed to deploy instance", fmt.Errorf("config drive: %w", err))
 		}
 	}
 	if _, ok := parts[roleSwap]; ok {
@@ -247,7 +247,7 @@ func (d *Deployer) writePartitionImage(ctx context.Context, info *Info, device, 
 	rdk.Close()
 	if errors.Is(err, disk.ErrTooSmall) {
 		// IPA's wording, and its error type: the image does not fit root_mb.
-		return nil, command.InvalidParams("Root partition is too small for requested image. Image size exceeds the %d MB root partition %s: %v",
+		return nil, errclass.Invalid("Root partition is too small for requested image. Image size exceeds the %d MB root partition %s: %v",
 			root.Size/mib, root.Device, err)
 	}
 	if err != nil {
@@ -277,38 +277,38 @@ func (d *Deployer) writePartitionImage(ctx context.Context, info *Info, device, 
 func (d *Deployer) partitionDisk(ctx context.Context, device string, spec layoutSpec, preserve bool) (map[string]disk.Partition, error) {
 	dk, err := disk.Open(device, d.diskOptions())
 	if err != nil {
-		return nil, command.Typed(errWrite, "Error writing image to device", err)
+		return nil, errclass.New(errWrite, "Error writing image to device", err)
 	}
 	defer dk.Close()
 	l, err := planLayout(spec, dk.Size(), dk.SectorSize())
 	if err != nil {
-		return nil, command.InvalidParams("%v", err)
+		return nil, errclass.Invalid("%v", err)
 	}
 	if preserve {
 		// IPA leaves the table alone: the ephemeral partition must be where
 		// the layout puts it, or its data would be lost or misread.
 		t, err := dk.Partitions()
 		if err != nil {
-			return nil, command.Typed("InstanceDeployFailure", "Failed to deploy instance",
+			return nil, errclass.New("InstanceDeployFailure", "Failed to deploy instance",
 				fmt.Errorf("preserve_ephemeral: %w", err))
 		}
 		if err := matchPreserved(t, l); err != nil {
-			return nil, command.Typed("InstanceDeployFailure", "Failed to deploy instance", err)
+			return nil, errclass.New("InstanceDeployFailure", "Failed to deploy instance", err)
 		}
 	} else {
 		if err := dk.WipeEdges(); err != nil {
-			return nil, command.Typed(errWrite, "Error writing image to device", fmt.Errorf("wiping disk metadata: %w", err))
+			return nil, errclass.New(errWrite, "Error writing image to device", fmt.Errorf("wiping disk metadata: %w", err))
 		}
 		if err := writeTable(device, l, dk.Size(), dk.SectorSize(), dk.PhysicalSectorSize()); err != nil {
-			return nil, command.Typed(errWrite, "Error writing image to device", fmt.Errorf("writing the partition table: %w", err))
+			return nil, errclass.New(errWrite, "Error writing image to device", fmt.Errorf("writing the partition table: %w", err))
 		}
 	}
 	if err := dk.RereadPartitions(); err != nil {
-		return nil, command.Typed(errWrite, "Error writing image to device", err)
+		return nil, errclass.New(errWrite, "Error writing image to device", err)
 	}
 	t, err := dk.Partitions()
 	if err != nil {
-		return nil, command.Typed(errWrite, "Error writing image to device", err)
+		return nil, errclass.New(errWrite, "Error writing image to device", err)
 	}
 	parts := map[string]disk.Partition{}
 	for _, p := range l.Parts {
@@ -318,7 +318,7 @@ func (d *Deployer) partitionDisk(ctx context.Context, device string, spec layout
 			}
 		}
 		if err := waitDevice(ctx, parts[p.Role].Device); err != nil {
-			return nil, command.Typed(errWrite, "Error writing image to device", fmt.Errorf("%s partition: %w", p.Role, err))
+			return nil, errclass.New(errWrite, "Error writing image to device", fmt.Errorf("%s partition: %w", p.Role, err))
 		}
 	}
 	d.Log.Info("disk partitioned", "device", device, "label", l.Label, "layout", l.describe(), "preserved", preserve)

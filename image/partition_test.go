@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/goipa/goipa/internal/looptest"
+	"github.com/goipa/goipa/tstest/looptest"
 )
 
 func TestPlanLayout(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goipa/goipa/agent/fakeironic"
+	"github.com/goipa/goipa/tstest/fakeironic"
 )
 
 // execStep runs one step of kind (deploy, clean or service) as the

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goipa/goipa/agent/fakeironic"
+	"github.com/goipa/goipa/tstest/fakeironic"
 )
 
 // lab is a fake Ironic and an image server on 127.0.0.1, reachable from

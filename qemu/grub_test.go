@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goipa/goipa/agent/fakeironic"
+	"github.com/goipa/goipa/tstest/fakeironic"
 )
 
 // TestPartitionImageGrub deploys a Debian partition image (a root file

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goipa/goipa/agent/fakeironic"
 	"github.com/goipa/goipa/hardware"
+	"github.com/goipa/goipa/tstest/fakeironic"
 )
 
 const guestInspectorPort = 5050

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goipa/goipa/agent/fakeironic"
+	"github.com/goipa/goipa/tstest/fakeironic"
 )
 
 // TestInjectFiles plays a deploy with a user-requested inject_files step

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goipa/goipa/agent/fakeironic"
+	"github.com/goipa/goipa/tstest/fakeironic"
 )
 
 func logicalDisk(level, name string, sizeGB any, root bool, serials ...string) map[string]any {

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/goipa/goipa/internal/looptest"
 	"github.com/goipa/goipa/internal/runner"
 	"github.com/goipa/goipa/raid/mdadm"
+	"github.com/goipa/goipa/tstest/looptest"
 )
 
 // loopDisk attaches a sparse file as a loop device with partition support

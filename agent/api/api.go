@@ -18,7 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
-	"github.com/goipa/goipa/agent/command"
+	"github.com/goipa/goipa/ipa"
 )
 
 // MaxBodyBytes caps a request body. A write_image request carries the node and
@@ -28,7 +28,7 @@ const MaxBodyBytes = 256 << 20
 
 // Server is the agent's command API.
 type Server struct {
-	Runner    *command.Runner
+	Runner    *ipa.Runner
 	Version   string    // agent version reported by /v1/status
 	StartedAt time.Time // reported by /v1/status
 	// Token returns the agent token handed out by Ironic's lookup ("" until then).
@@ -138,7 +138,7 @@ func (s *Server) status(c echo.Context) error {
 func (s *Server) listCommands(c echo.Context) error {
 	list := s.Runner.List()
 	if list == nil {
-		list = []*command.Result{}
+		list = []*ipa.Result{}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"commands": list})
 }
@@ -183,17 +183,17 @@ func (s *Server) runCommand(c echo.Context) error {
 func decodeRunRequest(body []byte) (runRequest, error) {
 	var req runRequest
 	if err := json.Unmarshal(body, &req); err != nil {
-		return req, command.InvalidContent("Missing or invalid name or params")
+		return req, ipa.InvalidContent("Missing or invalid name or params")
 	}
 	p := strings.TrimSpace(string(req.Params))
 	if req.Name == "" || !strings.HasPrefix(p, "{") {
-		return req, command.InvalidContent("Missing or invalid name or params")
+		return req, ipa.InvalidContent("Missing or invalid name or params")
 	}
 	return req, nil
 }
 
 // wait blocks until res is done when the request asks ?wait=true.
-func (s *Server) wait(c echo.Context, res *command.Result) error {
+func (s *Server) wait(c echo.Context, res *ipa.Result) error {
 	if c.QueryParam("wait") != "true" {
 		return nil
 	}
@@ -260,7 +260,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	code, fault := http.StatusInternalServerError, err.Error()
-	var ce *command.Error
+	var ce *ipa.Error
 	var he *echo.HTTPError
 	switch {
 	case errors.As(err, &ce):

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goipa/goipa/agent/command"
+	"github.com/goipa/goipa/ipa"
 )
 
 const token = "0123456789abcdef0123456789abcdef0123456789a"
@@ -33,19 +33,19 @@ func (p *echoParams) Validate() error {
 func newTestServer(t *testing.T) (*httptest.Server, chan struct{}) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r := command.NewRunner(context.Background(), log)
+	r := ipa.NewRunner(context.Background(), log)
 	release := make(chan struct{})
-	r.Register("test", "echo", command.Sync(func(_ context.Context, p echoParams) (any, error) {
+	r.Register("test", "echo", ipa.Sync(func(_ context.Context, p echoParams) (any, error) {
 		return map[string]string{"echo": p.Value}, nil
 	}))
-	r.Register("test", "slow", command.Async(func(ctx context.Context, _ struct{}) (any, error) {
+	r.Register("test", "slow", ipa.Async(func(ctx context.Context, _ struct{}) (any, error) {
 		<-release
 		return "done", nil
 	}))
-	r.Register("test", "fail", command.Sync(func(context.Context, struct{}) (any, error) {
-		return nil, command.Typed("ImageChecksumError", "Error verifying image checksum", errors.New("mismatch"))
+	r.Register("test", "fail", ipa.Sync(func(context.Context, struct{}) (any, error) {
+		return nil, ipa.Typed("ImageChecksumError", "Error verifying image checksum", errors.New("mismatch"))
 	}))
-	r.Register("test", "panic", command.Sync(func(context.Context, struct{}) (any, error) {
+	r.Register("test", "panic", ipa.Sync(func(context.Context, struct{}) (any, error) {
 		panic("boom")
 	}))
 	s := &Server{Runner: r, Version: "1.2.3", StartedAt: time.Unix(1700000000, 500000000),
@@ -311,7 +311,7 @@ func TestEmptyCommandListIsArray(t *testing.T) {
 
 func TestSeenOnCommandRoutesOnly(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r := command.NewRunner(context.Background(), log)
+	r := ipa.NewRunner(context.Background(), log)
 	seen := 0
 	s := &Server{Runner: r, Token: func() string { return token }, Seen: func() { seen++ }, Log: log}
 	srv := httptest.NewServer(s.Handler())

@@ -11,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goipa/goipa/agent/command"
 	"github.com/goipa/goipa/agent/steps"
-	"github.com/goipa/goipa/hardware"
+	"github.com/goipa/goipa/ipa"
 )
 
 // FuzzRunCommand feeds arbitrary bodies to POST /v1/commands/ with the real
@@ -36,8 +35,8 @@ func FuzzRunCommand(f *testing.F) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f.Fuzz(func(t *testing.T, body string) {
-		r := command.NewRunner(context.Background(), log)
-		steps.Register(r, hardware.Select(hardware.NewGeneric()), nil)
+		r := ipa.NewRunner(context.Background(), log)
+		steps.Register(r, ipa.Select(ipa.NewGeneric()), nil)
 		h := (&Server{Runner: r, Version: "x", StartedAt: time.Now(), Token: func() string { return token }, Log: log}).Handler()
 		req := httptest.NewRequest("POST", "/v1/commands/?wait=true&agent_token="+token, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")

@@ -17,7 +17,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/goipa/goipa/hardware"
-	"github.com/goipa/goipa/internal/fakesys"
+	"github.com/goipa/goipa/tstest/fakesys"
 )
 
 func TestURL(t *testing.T) {

@@ -3,13 +3,13 @@ package logs
 import (
 	"context"
 
-	"github.com/goipa/goipa/agent/command"
+	"github.com/goipa/goipa/ipa"
 )
 
 // Register adds log.collect_system_logs, which the conductor calls after a
 // failed deploy (and always, with deploy_logs_collect=always).
-func Register(r *command.Runner, c *Collector) {
-	r.Register("log", "collect_system_logs", command.Sync(func(ctx context.Context, _ struct{}) (any, error) {
+func Register(r *ipa.Runner, c *Collector) {
+	r.Register("log", "collect_system_logs", ipa.Sync(func(ctx context.Context, _ struct{}) (any, error) {
 		b64, err := c.Archive(ctx)
 		if err != nil {
 			return nil, err

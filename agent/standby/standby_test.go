@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goipa/goipa/agent/command"
+	"github.com/goipa/goipa/ipa"
 )
 
 type fakeMachine struct{ calls chan string }
@@ -18,12 +18,12 @@ func (f fakeMachine) Reboot(context.Context) error   { f.calls <- "reboot"; retu
 
 func TestPowerCommands(t *testing.T) {
 	for _, tc := range []struct{ cmd, want, status string }{
-		{"standby.sync", "sync", command.StatusSucceeded},
-		{"standby.power_off", "poweroff", command.StatusRunning},
-		{"standby.run_image", "reboot", command.StatusRunning},
+		{"standby.sync", "sync", ipa.StatusSucceeded},
+		{"standby.power_off", "poweroff", ipa.StatusRunning},
+		{"standby.run_image", "reboot", ipa.StatusRunning},
 	} {
 		m := fakeMachine{calls: make(chan string, 1)}
-		r := command.NewRunner(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		r := ipa.NewRunner(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 		Register(r, m)
 		res, err := r.Execute(tc.cmd, nil)
 		if err != nil {

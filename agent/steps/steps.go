@@ -11,29 +11,28 @@ import (
 	"fmt"
 	"maps"
 
-	"github.com/goipa/goipa/agent/command"
-	"github.com/goipa/goipa/hardware"
+	"github.com/goipa/goipa/ipa"
 )
 
 // Register adds clean.*, deploy.* and service.* backed by managers.
 // cacheNode, if set, receives the node the conductor sends with each call,
 // as IPA's hardware.cache_node keeps it for commands that come without one
 // (install_bootloader, prepare_image).
-func Register(r *command.Runner, managers hardware.Managers, cacheNode func(map[string]any)) {
+func Register(r *ipa.Runner, managers ipa.Managers, cacheNode func(map[string]any)) {
 	cache := func(n map[string]any) {
 		if n != nil && cacheNode != nil {
 			cacheNode(n)
 		}
 	}
-	for _, kind := range []string{hardware.Clean, hardware.Deploy, hardware.Service} {
-		r.Register(kind, "get_"+kind+"_steps", command.Sync(func(_ context.Context, p getParams) (any, error) {
+	for _, kind := range []string{ipa.Clean, ipa.Deploy, ipa.Service} {
+		r.Register(kind, "get_"+kind+"_steps", ipa.Sync(func(_ context.Context, p getParams) (any, error) {
 			cache(p.Node)
 			return map[string]any{
 				kind + "_steps":            managers.Steps(kind),
 				"hardware_manager_version": managers.Versions(),
 			}, nil
 		}))
-		r.Register(kind, "execute_"+kind+"_step", command.Async(func(ctx context.Context, p executeParams) (any, error) {
+		r.Register(kind, "execute_"+kind+"_step", ipa.Async(func(ctx context.Context, p executeParams) (any, error) {
 			cache(p.Node)
 			return execute(ctx, managers, kind, p)
 		}))
@@ -44,20 +43,34 @@ type getParams struct {
 	Node map[string]any `json:"node"`
 }
 
-type executeParams struct {
-	Step  map[string]any   `json:"step"`
-	Node  map[string]any   `json:"node"`
-	Ports []map[string]any `json:"ports"`
-	raw   map[string]json.RawMessage
+// stepCall is the step dict of execute_*_step. Its args stay as they came
+// on the wire until the step decodes them into its own arguments, and the
+// dict is echoed back byte for byte.
+type stepCall struct {
+	Name string          `json:"step"`
+	Args json.RawMessage `json:"args"`
+	raw  json.RawMessage
 }
 
-// UnmarshalJSON reads <kind>_version whatever the kind.
-func (p *executeParams) UnmarshalJSON(b []byte) error {
-	type plain executeParams
-	if err := json.Unmarshal(b, (*plain)(p)); err != nil {
+func (s *stepCall) UnmarshalJSON(b []byte) error {
+	type plain stepCall
+	if err := json.Unmarshal(b, (*plain)(s)); err != nil {
 		return err
 	}
-	return json.Unmarshal(b, &p.raw)
+	s.raw = append(json.RawMessage(nil), b...)
+	return nil
+}
+
+func (s stepCall) MarshalJSON() ([]byte, error) { return s.raw, nil }
+
+type executeParams struct {
+	Step  *stepCall        `json:"step"`
+	Node  map[string]any   `json:"node"`
+	Ports []map[string]any `json:"ports"`
+	// <kind>_version: the hardware managers the conductor's steps came from.
+	Clean   json.RawMessage `json:"clean_version"`
+	Deploy  json.RawMessage `json:"deploy_version"`
+	Service json.RawMessage `json:"service_version"`
 }
 
 // Validate checks the step dict the way IPA's validator does.
@@ -65,40 +78,42 @@ func (p *executeParams) Validate() error {
 	if p.Step == nil {
 		return errors.New("step is required")
 	}
-	if name, ok := p.Step["step"].(string); !ok || name == "" {
+	if p.Step.Name == "" {
 		return errors.New("step must have a 'step' name")
 	}
 	return nil
 }
 
-func execute(ctx context.Context, managers hardware.Managers, kind string, p executeParams) (any, error) {
-	if raw, ok := p.raw[kind+"_version"]; ok && string(raw) != "null" {
+func (p *executeParams) version(kind string) json.RawMessage {
+	switch kind {
+	case ipa.Clean:
+		return p.Clean
+	case ipa.Deploy:
+		return p.Deploy
+	}
+	return p.Service
+}
+
+func execute(ctx context.Context, managers ipa.Managers, kind string, p executeParams) (any, error) {
+	if raw := p.version(kind); len(raw) > 0 && string(raw) != "null" {
 		var given map[string]string
 		if err := json.Unmarshal(raw, &given); err != nil {
-			return nil, command.InvalidParams("%s_version: %v", kind, err)
+			return nil, ipa.InvalidParams("%s_version: %v", kind, err)
 		}
 		if current := managers.Versions(); !maps.Equal(given, current) {
-			return nil, command.VersionMismatch(current, given)
+			return nil, ipa.VersionMismatch(current, given)
 		}
 	}
-	name := p.Step["step"].(string)
-	fn, err := managers.Dispatch(name)
+	fn, err := managers.Dispatch(p.Step.Name)
 	if err != nil {
-		return nil, fmt.Errorf("%s step %s: %w", kind, name, err)
+		return nil, fmt.Errorf("%s step %s: %w", kind, p.Step.Name, err)
 	}
-	args := map[string]json.RawMessage{}
-	if a, ok := p.Step["args"].(map[string]any); ok {
-		for k, v := range a {
-			b, err := json.Marshal(v)
-			if err != nil {
-				return nil, err
-			}
-			args[k] = b
-		}
-	}
-	res, err := fn(ctx, hardware.Request{Node: p.Node, Ports: p.Ports, Args: args})
+	res, err := fn(ctx, ipa.Request{Node: p.Node, Ports: p.Ports, Args: p.Step.Args})
 	if err != nil {
 		return nil, err
 	}
 	return map[string]any{kind + "_result": res, kind + "_step": p.Step}, nil
 }
+
+// abortable is IPA's abortable=True, for the steps the conductor may stop.
+var abortable = true

@@ -8,20 +8,19 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/goipa/goipa/agent/command"
-	"github.com/goipa/goipa/hardware"
+	"github.com/goipa/goipa/ipa"
 )
 
-func setup(t *testing.T) *command.Runner {
+func setup(t *testing.T) *ipa.Runner {
 	r, _ := setupCached(t)
 	return r
 }
 
 // setupCached also returns the node last handed to the cache.
-func setupCached(t *testing.T) (*command.Runner, *map[string]any) {
+func setupCached(t *testing.T) (*ipa.Runner, *map[string]any) {
 	t.Helper()
-	g := hardware.NewGeneric()
-	g.Add(hardware.Deploy, hardware.Step{Interface: "deploy", Step: "write_image", Priority: 0}, func(_ context.Context, req hardware.Request) (any, error) {
+	g := ipa.NewGeneric()
+	g.Add(ipa.Deploy, ipa.Step{Interface: "deploy", Step: "write_image", Priority: 0}, func(_ context.Context, req ipa.Request) (any, error) {
 		var a struct {
 			ImageInfo struct{ ID string } `json:"image_info"`
 		}
@@ -30,16 +29,16 @@ func setupCached(t *testing.T) (*command.Runner, *map[string]any) {
 		}
 		return "wrote " + a.ImageInfo.ID, nil
 	})
-	g.Add(hardware.Clean, hardware.Step{Interface: "deploy", Step: "erase_devices", Priority: 10}, func(context.Context, hardware.Request) (any, error) {
+	g.Add(ipa.Clean, ipa.Step{Interface: "deploy", Step: "erase_devices", Priority: 10}, func(context.Context, ipa.Request) (any, error) {
 		return nil, errors.New("disk on fire")
 	})
-	r := command.NewRunner(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r := ipa.NewRunner(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	cached := new(map[string]any)
-	Register(r, hardware.Select(g), func(n map[string]any) { *cached = n })
+	Register(r, ipa.Select(g), func(n map[string]any) { *cached = n })
 	return r, cached
 }
 
-func result(t *testing.T, res *command.Result) map[string]any {
+func result(t *testing.T, res *ipa.Result) map[string]any {
 	t.Helper()
 	<-res.Done()
 	b, _ := json.Marshal(res)
@@ -98,7 +97,7 @@ func TestExecuteErrors(t *testing.T) {
 	if m := result(t, res); m["command_status"] != "FAILED" {
 		t.Errorf("unknown step: %v", m)
 	}
-	if _, err := r.Execute("clean.execute_clean_step", json.RawMessage(`{"node":{}}`)); command.AsError(err).Code != 400 {
+	if _, err := r.Execute("clean.execute_clean_step", json.RawMessage(`{"node":{}}`)); ipa.AsError(err).Code != 400 {
 		t.Errorf("missing step: %v", err)
 	}
 }

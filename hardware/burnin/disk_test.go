@@ -15,7 +15,7 @@ import (
 
 	"github.com/goipa/goipa/hardware/erase"
 	"github.com/goipa/goipa/internal/directio"
-	"github.com/goipa/goipa/internal/looptest"
+	"github.com/goipa/goipa/tstest/looptest"
 )
 
 var quiet = slog.New(slog.DiscardHandler)

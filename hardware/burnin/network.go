@@ -77,7 +77,7 @@ func Network(ctx context.Context, o NetworkOptions, log *slog.Logger) ([]Directi
 			return out, fmt.Errorf("as %s with %s: %w", role, addr, err)
 		}
 		if o.OutputFile != "" {
-			if err := writeReport(o.OutputFile+"."+role, r); err != nil {
+			if err := WriteReport(o.OutputFile+"."+role, r); err != nil {
 				return out, err
 			}
 		}

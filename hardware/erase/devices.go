@@ -88,3 +88,7 @@ func (d *blockDev) finishHardware(rep *reporter, m Method, log *slog.Logger) err
 	log.Info("erased device", "method", m)
 	return nil
 }
+
+// ListDevices returns the disks (and md volumes) an erase step acts on for
+// the node (whose skip_block_devices are left out).
+type ListDevices func(ctx context.Context, node map[string]any) ([]Device, error)

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/goipa/goipa/internal/looptest"
 	"github.com/goipa/goipa/internal/runner"
+	"github.com/goipa/goipa/tstest/looptest"
 )
 
 // fakeSys is a fake /sys, /dev and mountinfo. Its "devices" are sparse

@@ -87,17 +87,3 @@ func TestExpandURL(t *testing.T) {
 		}
 	}
 }
-
-func TestVerifyCA(t *testing.T) {
-	// JSON 1 and 0 are oslo's "1" and "0" (bool_from_string(strict=True)).
-	for in, want := range map[any]bool{nil: true, true: true, false: false, "false": false, "True": true, 1.0: true, 0.0: false} {
-		if got, err := verifyCA(in); err != nil || got != want {
-			t.Errorf("verifyCA(%v) = %v, %v", in, got, err)
-		}
-	}
-	for _, bad := range []any{"/etc/ca.pem", 2.0, 0.5} {
-		if _, err := verifyCA(bad); !errors.Is(err, ErrInvalidSpec) {
-			t.Errorf("verifyCA(%v) = %v, want ErrInvalidSpec", bad, err)
-		}
-	}
-}

@@ -13,8 +13,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/goipa/goipa/internal/looptest"
 	"github.com/goipa/goipa/internal/runner"
+	"github.com/goipa/goipa/tstest/looptest"
 )
 
 // needTool skips the test when an external program is missing (Debian

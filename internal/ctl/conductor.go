@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/goipa/goipa/agent/fakeironic"
+	"github.com/goipa/goipa/tstest/fakeironic"
 )
 
 // conductorFlags are the flags of the conductor verb.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/goipa/goipa/internal/runner"
-	"github.com/goipa/goipa/internal/runner/runnertest"
+	"github.com/goipa/goipa/tstest/runnertest"
 )
 
 // newTool returns a Tool whose /dev, /proc, /sys and /run/mdadm live in a

@@ -1,8 +1,12 @@
-// Package command holds the agent's command runner: extensions register
-// commands ("standby.prepare_image"), the runner executes one at a time, keeps
-// every result in order, and serializes results and errors exactly as the
-// Ironic Python Agent does, since the conductor parses them.
-package command
+// Package ipa is the contract with the Ironic conductor, a leaf every layer
+// above the domain packages shares: the command runner (extensions register
+// commands such as "standby.prepare_image", one runs at a time, every result
+// is kept in order), results and IPA's error classes serialized exactly as
+// the Ironic Python Agent does, the step and request types and the
+// hardware-manager registry. The packages that do the work (hardware, image,
+// raid) import none of it: their errors name an IPA class through Classed,
+// and their steps are registered by the adapters in agent/steps.
+package ipa
 
 import (
 	"context"

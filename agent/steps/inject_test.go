@@ -1,4 +1,4 @@
-package inject
+package steps
 
 import (
 	"context"
@@ -18,9 +18,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/goipa/goipa/agent/command"
-	"github.com/goipa/goipa/hardware"
-	"github.com/goipa/goipa/internal/looptest"
+	"github.com/goipa/goipa/hardware/inject"
+	"github.com/goipa/goipa/ipa"
+	"github.com/goipa/goipa/tstest/looptest"
 )
 
 // Tests on loop devices over sparse files (root only); nothing else is
@@ -133,10 +133,10 @@ func readBack(t *testing.T, dev, fstype string) string {
 
 // stepFunc registers inject_files and returns it, with the root device
 // fixed to dev and mounts under a test directory.
-func stepFunc(t *testing.T, dev string) (hardware.StepFunc, string) {
+func stepFunc(t *testing.T, dev string) (ipa.StepFunc, string) {
 	mounts := t.TempDir()
-	g := hardware.NewGeneric()
-	Register(g, 0, Options{
+	g := ipa.NewGeneric()
+	RegisterInject(g, 0, inject.Options{
 		RootDevice: func(context.Context, map[string]any) (string, error) { return dev, nil },
 		MountDir:   mounts,
 		Log:        slog.New(slog.DiscardHandler),
@@ -148,16 +148,12 @@ func stepFunc(t *testing.T, dev string) (hardware.StepFunc, string) {
 	return fn, mounts
 }
 
-func request(t *testing.T, node map[string]any, args map[string]any) hardware.Request {
-	req := hardware.Request{Node: node, Args: map[string]json.RawMessage{}}
-	for k, v := range args {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Args[k] = b
+func request(t *testing.T, node map[string]any, args map[string]any) ipa.Request {
+	b, err := json.Marshal(args)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return req
+	return ipa.Request{Node: node, Args: b}
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
@@ -203,7 +199,7 @@ func TestInjectExt4(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rs := res.([]Result); len(rs) != 3 || rs[0].Action != "deleted" || rs[1].Device != dev {
+	if rs := res.([]inject.Result); len(rs) != 3 || rs[0].Action != "deleted" || rs[1].Device != dev {
 		t.Errorf("result = %+v", res)
 	}
 	noMountsLeft(t, dev, mounts)
@@ -283,7 +279,7 @@ func TestInjectPartitions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rs := res.([]Result); rs[0].Device != root || rs[1].Device != boot || rs[2].Device != boot || rs[3].Device != root {
+	if rs := res.([]inject.Result); rs[0].Device != root || rs[1].Device != boot || rs[2].Device != boot || rs[3].Device != root {
 		t.Errorf("devices = %+v, want %s, %s, %s, %s", rs, root, boot, boot, root)
 	}
 	noMountsLeft(t, dev, mounts)
@@ -303,7 +299,7 @@ func TestInjectPartitions(t *testing.T) {
 		{map[string]any{"path": "/x", "partition": 7, "content": b64("x")}, "has no partition 7"},
 	} {
 		_, err := fn(context.Background(), request(t, nil, map[string]any{"files": []any{tc.file}}))
-		if e := command.AsError(err); e == nil || e.Type != "DeviceNotFound" || !strings.Contains(e.Details, tc.want) {
+		if e := ipa.AsError(err); e == nil || e.Type != "DeviceNotFound" || !strings.Contains(e.Details, tc.want) {
 			t.Errorf("%v: %+v, want DeviceNotFound with %q", tc.file, e, tc.want)
 		}
 	}
@@ -319,7 +315,7 @@ func TestInjectSkipsUnformatted(t *testing.T) {
 	res, err := fn(context.Background(), request(t, nil, map[string]any{"files": []any{
 		map[string]any{"path": "/etc/motd", "content": b64("hi"), "mode": 0},
 	}}))
-	if err != nil || res.([]Result)[0].Device != root {
+	if err != nil || res.([]inject.Result)[0].Device != root {
 		t.Fatalf("result %+v, %v; want written on %s", res, err, root)
 	}
 	noMountsLeft(t, dev, mounts)
@@ -361,25 +357,6 @@ func TestInjectVFAT(t *testing.T) {
 	}
 }
 
-// TestDetect: the superblocks mkfs writes are recognised, and a device
-// without one is refused clearly.
-func TestDetect(t *testing.T) {
-	dev := newLoop(t, 32<<20)
-	for _, tc := range []struct {
-		mkfs []string
-		want string
-	}{{[]string{"mkfs.vfat"}, "vfat"}, {[]string{"mkfs.vfat", "-F", "32"}, "vfat"}, {[]string{"mkfs.ext4", "-q", "-F"}, "ext4"}} {
-		run(t, tc.mkfs[0], append(tc.mkfs[1:], dev)...)
-		if got, err := detect(dev); err != nil || got[0] != tc.want {
-			t.Errorf("%v: detect = %v, %v; want %s", tc.mkfs, got, err, tc.want)
-		}
-	}
-	blank := newLoop(t, 8<<20)
-	if _, err := detect(blank); !errors.Is(err, ErrNoFilesystem) {
-		t.Errorf("blank device: %v, want ErrNoFilesystem", err)
-	}
-}
-
 // TestInjectURL: content given as a URL is filled from the node and
 // downloaded (from a server on 127.0.0.1); a failing download fails the
 // step, naming the URL.
@@ -404,7 +381,7 @@ func TestInjectURL(t *testing.T) {
 	_, err := fn(context.Background(), request(t, node, map[string]any{"files": []any{
 		map[string]any{"path": "/other.txt", "partition": dev, "content": srv.URL + "/missing"},
 	}}))
-	if e := command.AsError(err); e == nil || !strings.Contains(e.Details, "/missing") {
+	if e := ipa.AsError(err); e == nil || !strings.Contains(e.Details, "/missing") {
 		t.Errorf("404 download: %+v", e)
 	}
 	mnt := readBack(t, dev, "ext4")
@@ -425,12 +402,26 @@ func TestInjectBadSpec(t *testing.T) {
 		{"files": []any{}, "verify_ca": "/etc/ca.pem"},
 	} {
 		_, err := fn(context.Background(), request(t, nil, args))
-		if e := command.AsError(err); e == nil || e.Code != http.StatusBadRequest || e.Type != "InvalidCommandParamsError" {
+		if e := ipa.AsError(err); e == nil || e.Code != http.StatusBadRequest || e.Type != "InvalidCommandParamsError" {
 			t.Errorf("%v: %+v, want a 400", args, e)
 		}
 	}
 	// Nothing to inject is a success, as in IPA.
 	if res, err := fn(context.Background(), request(t, nil, map[string]any{"files": []any{}})); err != nil || res != nil {
 		t.Errorf("no files: %v, %v", res, err)
+	}
+}
+
+func TestVerifyCA(t *testing.T) {
+	// JSON 1 and 0 are oslo's "1" and "0" (bool_from_string(strict=True)).
+	for in, want := range map[any]bool{nil: true, true: true, false: false, "false": false, "True": true, 1.0: true, 0.0: false} {
+		if got, err := verifyCA(in); err != nil || got != want {
+			t.Errorf("verifyCA(%v) = %v, %v", in, got, err)
+		}
+	}
+	for _, bad := range []any{"/etc/ca.pem", 2.0, 0.5} {
+		if _, err := verifyCA(bad); !errors.Is(err, inject.ErrInvalidSpec) {
+			t.Errorf("verifyCA(%v) = %v, want inject.ErrInvalidSpec", bad, err)
+		}
 	}
 }

@@ -1,20 +1,22 @@
-package image
+package steps
 
 import (
 	"context"
 	"errors"
+	"time"
 
-	"github.com/goipa/goipa/agent/command"
-	"github.com/goipa/goipa/hardware"
+	"github.com/goipa/goipa/image"
+	"github.com/goipa/goipa/ipa"
 )
 
 // RootDevice picks the device to write to from the node's root device hints.
 type RootDevice func(ctx context.Context, node map[string]any) (string, error)
 
+// prepareParams are prepare_image's params and write_image's args.
 type prepareParams struct {
-	ImageInfo   *Info   `json:"image_info"`
-	ConfigDrive *string `json:"configdrive"`
-	Force       bool    `json:"force"`
+	ImageInfo   *image.Info `json:"image_info"`
+	ConfigDrive *string     `json:"configdrive"`
+	Force       bool        `json:"force"`
 }
 
 func (p *prepareParams) Validate() error {
@@ -24,15 +26,19 @@ func (p *prepareParams) Validate() error {
 	return nil
 }
 
-// Register adds standby.prepare_image, standby.cache_image and
+// RegisterImage adds standby.prepare_image, standby.cache_image and
 // standby.get_partition_uuids, and the generic manager's write_image
 // deploy step, which Ironic's direct deploy runs in-band.
-// image.install_bootloader is registered when b is not nil.
-func Register(r *command.Runner, g *hardware.Generic, d *Deployer, b *Bootloader, node func() map[string]any, root RootDevice) {
+// image.install_bootloader is registered when b is not nil. A deploy's
+// progress becomes the running command's command_result.
+func RegisterImage(r *ipa.Runner, g *ipa.Generic, d *image.Deployer, b *image.Bootloader, node func() map[string]any, root RootDevice) {
+	d.Report = func(ctx context.Context, p image.Progress) {
+		ipa.ReportProgress(ctx, map[string]any{"image": p.Image, "bytes_downloaded": p.Downloaded, "image_size": p.Size,
+			"bytes_written": p.Written, "bytes_skipped": p.Skipped, "rate_bps": int64(p.Rate),
+			"eta_seconds": int64(p.ETA / time.Second)})
+	}
+	// image_info is validated once, by Deployer.Write.
 	write := func(ctx context.Context, n map[string]any, p prepareParams) (string, error) {
-		if err := p.ImageInfo.Validate(d.MD5Enabled); err != nil {
-			return "", command.InvalidParams("%v", err)
-		}
 		dev, err := root(ctx, n)
 		if err != nil {
 			return "", err
@@ -47,23 +53,23 @@ func Register(r *command.Runner, g *hardware.Generic, d *Deployer, b *Bootloader
 		}
 		return res.Message(p.ImageInfo.ID), nil
 	}
-	r.Register("standby", "prepare_image", command.Async(func(ctx context.Context, p prepareParams) (any, error) {
+	r.Register("standby", "prepare_image", ipa.Async(func(ctx context.Context, p prepareParams) (any, error) {
 		return write(ctx, node(), p)
 	}))
-	r.Register("standby", "cache_image", command.Async(func(ctx context.Context, p prepareParams) (any, error) {
+	r.Register("standby", "cache_image", ipa.Async(func(ctx context.Context, p prepareParams) (any, error) {
 		p.ConfigDrive = nil
 		return write(ctx, node(), p)
 	}))
-	r.Register("standby", "get_partition_uuids", command.Sync(func(context.Context, struct{}) (any, error) {
+	r.Register("standby", "get_partition_uuids", ipa.Sync(func(context.Context, struct{}) (any, error) {
 		return d.PartitionUUIDs(), nil
 	}))
-	writeImage := func(ctx context.Context, req hardware.Request) (any, error) {
+	writeImage := func(ctx context.Context, req ipa.Request) (any, error) {
 		var p prepareParams
 		if err := req.DecodeArgs(&p); err != nil {
-			return nil, command.InvalidParams("write_image args: %v", err)
+			return nil, ipa.InvalidParams("write_image args: %v", err)
 		}
 		if err := p.Validate(); err != nil {
-			return nil, command.InvalidParams("write_image args: %v", err)
+			return nil, ipa.InvalidParams("write_image args: %v", err)
 		}
 		msg, err := write(ctx, req.Node, p)
 		if err != nil {
@@ -72,12 +78,12 @@ func Register(r *command.Runner, g *hardware.Generic, d *Deployer, b *Bootloader
 		// IPA's write_image runs standby.prepare_image and returns its result.
 		return map[string]string{"result": "prepare_image: " + msg}, nil
 	}
-	g.Add(hardware.Deploy, hardware.Step{Interface: "deploy", Step: "write_image", Priority: 0}, writeImage)
-	g.Add(hardware.Service, hardware.Step{Interface: "deploy", Step: "write_image", Priority: 0}, writeImage)
+	g.Add(ipa.Deploy, ipa.Step{Interface: "deploy", Step: "write_image", Priority: 0}, writeImage)
+	g.Add(ipa.Service, ipa.Step{Interface: "deploy", Step: "write_image", Priority: 0}, writeImage)
 	if b == nil {
 		return
 	}
-	r.Register("image", "install_bootloader", command.Async(func(ctx context.Context, p BootloaderParams) (any, error) {
+	r.Register("image", "install_bootloader", ipa.Async(func(ctx context.Context, p image.BootloaderParams) (any, error) {
 		dev, err := root(ctx, node())
 		if err != nil {
 			return nil, err
@@ -93,15 +99,15 @@ func Register(r *command.Runner, g *hardware.Generic, d *Deployer, b *Bootloader
 		}
 		return msg, err
 	}))
-	g.Add(hardware.Clean, hardware.Step{Interface: "deploy", Step: "clean_uefi_nvram", Priority: 0, Abortable: &abortable,
-		Argsinfo: map[string]hardware.Arg{"match_patterns": {Description: "A list of regular expressions to match " +
+	g.Add(ipa.Clean, ipa.Step{Interface: "deploy", Step: "clean_uefi_nvram", Priority: 0, Abortable: &abortable,
+		Argsinfo: map[string]ipa.Arg{"match_patterns": {Description: "A list of regular expressions to match " +
 			"against UEFI boot entries; matching entries are deleted. Defaults to removing disk, shim and grub entries.", Required: false}}},
-		func(ctx context.Context, req hardware.Request) (any, error) {
+		func(ctx context.Context, req ipa.Request) (any, error) {
 			var a struct {
 				MatchPatterns []string `json:"match_patterns"`
 			}
 			if err := req.DecodeArgs(&a); err != nil {
-				return nil, command.InvalidParams("clean_uefi_nvram: %v", err)
+				return nil, ipa.InvalidParams("clean_uefi_nvram: %v", err)
 			}
 			removed, err := b.CleanNVRAM(ctx, a.MatchPatterns)
 			if err != nil {
@@ -110,5 +116,3 @@ func Register(r *command.Runner, g *hardware.Generic, d *Deployer, b *Bootloader
 			return map[string]any{"removed": removed}, nil
 		})
 }
-
-var abortable = true

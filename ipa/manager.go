@@ -1,8 +1,8 @@
-// Package hardware holds goipa's hardware managers: the steps the conductor
-// can run in-band (cleaning, deploy, service), the inventory, root device
-// hints and disk erasure. A vendor adds a Manager in Go without touching the
+package ipa
+
+// Hardware managers: the steps the conductor can run in-band (cleaning,
+// deploy, service). A vendor adds a Manager in Go without touching the
 // generic one; dispatch and step de-duplication follow IPA (contract §4).
-package hardware
 
 import (
 	"context"
@@ -46,20 +46,21 @@ type Step struct {
 }
 
 // Request is what a step function receives: the node and ports the conductor
-// sent, and the step's args.
+// sent, and the step's args as they came on the wire, which the step decodes
+// once into its own typed arguments.
 type Request struct {
 	Node  map[string]any
 	Ports []map[string]any
-	Args  map[string]json.RawMessage
+	Args  json.RawMessage
 }
 
-// DecodeArgs decodes the step args into v (a struct with json tags).
+// DecodeArgs decodes the step args into v (a struct with json tags); absent
+// or null args leave v as it is.
 func (r Request) DecodeArgs(v any) error {
-	b, err := json.Marshal(r.Args)
-	if err != nil {
-		return err
+	if len(r.Args) == 0 || string(r.Args) == "null" {
+		return nil
 	}
-	return json.Unmarshal(b, v)
+	return json.Unmarshal(r.Args, v)
 }
 
 // StepFunc runs a step; its result becomes <kind>_result.

@@ -1,4 +1,4 @@
-package hardware
+package ipa
 
 // Generic is the generic hardware manager: it supports every machine at the
 // lowest level, and vendor managers override its steps by name.

@@ -1,4 +1,4 @@
-package command
+package ipa
 
 import (
 	"errors"
@@ -67,29 +67,44 @@ func ExecutionError(details string) *Error {
 	return newError("CommandExecutionError", http.StatusInternalServerError, "Command execution failed", details)
 }
 
-// Typed wraps err in an *Error of the named IPA class (e.g. ImageChecksumError)
-// with code 500, keeping the error chain for errors.Is/As.
-func Typed(typ, message string, err error) error {
-	return &typedError{e: newError(typ, http.StatusInternalServerError, message, err.Error()), cause: err}
+// Classed is a failure that names its IPA class (e.g. ImageChecksumError).
+// The domain packages' errors implement it (internal/errclass) without
+// importing this package.
+type Classed interface {
+	error
+	IPAClass() (class, message string)
+}
+
+// Typed wraps err in a failure of the named IPA class, keeping the error
+// chain for errors.Is/As.
+func Typed(class, message string, err error) error {
+	return &typedError{class: class, message: message, cause: err}
 }
 
 type typedError struct {
-	e     *Error
-	cause error
+	class, message string
+	cause          error
 }
 
-func (t *typedError) Error() string { return t.e.Error() }
-func (t *typedError) Unwrap() error { return t.cause }
+func (t *typedError) Error() string                     { return t.cause.Error() }
+func (t *typedError) Unwrap() error                     { return t.cause }
+func (t *typedError) IPAClass() (class, message string) { return t.class, t.message }
 
-// AsError returns err as an *Error, wrapping anything else as a
-// CommandExecutionError so every failure serializes the same way.
+// AsError returns err as an *Error: a Classed failure with code 500 (400 for
+// invalid parameters), anything else as a CommandExecutionError, so every
+// failure serializes the same way.
 func AsError(err error) *Error {
 	if err == nil {
 		return nil
 	}
-	var t *typedError
-	if errors.As(err, &t) {
-		return t.e
+	var c Classed
+	if errors.As(err, &c) {
+		class, message := c.IPAClass()
+		code := http.StatusInternalServerError
+		if class == "InvalidCommandParamsError" {
+			code = http.StatusBadRequest
+		}
+		return newError(class, code, message, c.Error())
 	}
 	var e *Error
 	if errors.As(err, &e) {

@@ -1,4 +1,4 @@
-package inject
+package steps
 
 import (
 	"context"
@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/goipa/goipa/agent/command"
 	"github.com/goipa/goipa/hardware"
+	"github.com/goipa/goipa/hardware/inject"
+	"github.com/goipa/goipa/ipa"
 )
 
-// argsinfo is IPA's inject_files ARGSINFO: neither argument is required
+// injectArgs is IPA's inject_files ARGSINFO: neither argument is required
 // (files also come from the node's properties.inject_files).
-var argsinfo = map[string]hardware.Arg{
+var injectArgs = map[string]ipa.Arg{
 	"files": {Required: false, Description: "Files to inject: a list of objects with 'path' (the file's path), " +
 		"'partition' (partition number or device; found from the path when missing), 'content' (base64, or a URL), " +
 		"'deleted' (remove the file), 'mode', 'owner', 'group', and 'dirmode' (mode of the leaf directory if " +
@@ -21,47 +22,47 @@ var argsinfo = map[string]hardware.Arg{
 		"The agent's own TLS settings apply by default."},
 }
 
-// Register adds inject_files as a deploy and a service step, with IPA's
+// RegisterInject adds inject_files as a deploy and a service step, with IPA's
 // attributes: interface deploy, the priority of ipa-inject-files-priority
 // (0 unless set: the step then runs only from a deploy template), no
 // reboot. IPA does not mark it abortable.
-func Register(g *hardware.Generic, priority int, o Options) {
-	s := hardware.Step{Interface: "deploy", Step: "inject_files", Priority: priority, Argsinfo: argsinfo}
-	fn := func(ctx context.Context, req hardware.Request) (any, error) {
+func RegisterInject(g *ipa.Generic, priority int, o inject.Options) {
+	s := ipa.Step{Interface: "deploy", Step: "inject_files", Priority: priority, Argsinfo: injectArgs}
+	fn := func(ctx context.Context, req ipa.Request) (any, error) {
 		var args struct {
 			Files    any `json:"files"`
 			VerifyCA any `json:"verify_ca"`
 		}
 		if err := req.DecodeArgs(&args); err != nil {
-			return nil, command.InvalidParams("inject_files: %v", err)
+			return nil, ipa.InvalidParams("inject_files: %v", err)
 		}
 		verify, err := verifyCA(args.VerifyCA)
 		if err != nil {
-			return nil, command.InvalidParams("%v", err)
+			return nil, ipa.InvalidParams("%v", err)
 		}
 		props, _ := req.Node["properties"].(map[string]any)
-		files, err := ParseFiles(props["inject_files"], args.Files)
+		files, err := inject.ParseFiles(props["inject_files"], args.Files)
 		if err != nil {
-			return nil, command.InvalidParams("%v", err)
+			return nil, ipa.InvalidParams("%v", err)
 		}
-		res, err := Inject(ctx, files, req.Node, req.Ports, verify, o)
+		res, err := inject.Inject(ctx, files, req.Node, req.Ports, verify, o)
 		switch {
 		case err == nil && len(res) == 0:
 			return nil, nil // IPA returns None
 		case err == nil:
 			return res, nil
-		case errors.Is(err, ErrNoPartition):
-			return nil, command.Typed("DeviceNotFound", "Error finding the disk or partition device to deploy the image onto", err)
-		case errors.Is(err, ErrTemplate):
-			return nil, command.InvalidParams("%v", err)
+		case errors.Is(err, inject.ErrNoPartition):
+			return nil, ipa.Typed("DeviceNotFound", "Error finding the disk or partition device to deploy the image onto", err)
+		case errors.Is(err, inject.ErrTemplate):
+			return nil, ipa.InvalidParams("%v", err)
 		}
-		if command.AsError(err).Type != "CommandExecutionError" {
+		if ipa.AsError(err).Type != "CommandExecutionError" {
 			return nil, err // already typed, e.g. by the root device lookup
 		}
-		return nil, command.Typed("CommandExecutionError", "Command execution failed", err)
+		return nil, ipa.Typed("CommandExecutionError", "Command execution failed", err)
 	}
-	g.Add(hardware.Deploy, s, fn)
-	g.Add(hardware.Service, s, fn)
+	g.Add(ipa.Deploy, s, fn)
+	g.Add(ipa.Service, s, fn)
 }
 
 // verifyCA reads the verify_ca argument: a boolean (true by default).
@@ -72,7 +73,7 @@ func verifyCA(v any) (bool, error) {
 	ok, err := hardware.StrictBool(v)
 	if err != nil {
 		b, _ := json.Marshal(v)
-		return false, fmt.Errorf("%w: verify_ca must be a boolean, got %s", ErrInvalidSpec, b)
+		return false, fmt.Errorf("%w: verify_ca must be a boolean, got %s", inject.ErrInvalidSpec, b)
 	}
 	return ok, nil
 }
