@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/goipa/goipa/hardware/knob"
 )
 
 // ErrInvalidHints wraps every error about malformed root device hints.
@@ -95,7 +97,7 @@ func parseHint(key string, v any) (hint, error) {
 	hn := hint{key: key}
 	switch hintKinds[key] {
 	case kindBool:
-		b, err := StrictBool(v)
+		b, err := knob.StrictBool(v)
 		hn.boolean = b
 		return hn, err
 	case kindString:
@@ -211,25 +213,6 @@ func quote(s string) string {
 		b.WriteByte(hexDigits[c&15])
 	}
 	return b.String()
-}
-
-// StrictBool reads a hint, step argument or driver_info value as oslo's
-// bool_from_string(strict=True): a JSON boolean, 0/1, or one of its words.
-func StrictBool(v any) (bool, error) {
-	if b, ok := v.(bool); ok {
-		return b, nil
-	}
-	s := fmt.Sprint(v)
-	if f, ok := v.(float64); ok && f == math.Trunc(f) {
-		s = strconv.FormatFloat(f, 'f', -1, 64)
-	}
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "1", "t", "true", "on", "y", "yes":
-		return true, nil
-	case "0", "f", "false", "off", "n", "no":
-		return false, nil
-	}
-	return false, fmt.Errorf("%v is not a boolean", v)
 }
 
 // intExpr accepts a size as JSON gives it: a number or an expression.

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/goipa/goipa/hardware"
 	"github.com/goipa/goipa/hardware/inject"
+	"github.com/goipa/goipa/hardware/knob"
 	"github.com/goipa/goipa/ipa"
 )
 
@@ -70,7 +70,7 @@ func verifyCA(v any) (bool, error) {
 	if v == nil {
 		return true, nil
 	}
-	ok, err := hardware.StrictBool(v)
+	ok, err := knob.StrictBool(v)
 	if err != nil {
 		b, _ := json.Marshal(v)
 		return false, fmt.Errorf("%w: verify_ca must be a boolean, got %s", inject.ErrInvalidSpec, b)

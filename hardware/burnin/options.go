@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/goipa/goipa/hardware"
+	"github.com/goipa/goipa/hardware/knob"
 )
 
 // driver_info keys IPA's burnin.py reads, with its defaults.
@@ -223,48 +223,6 @@ func stringOpt(m map[string]any, key string) (string, error) {
 	return "", fmt.Errorf("%w: %s = %v (%T): want a string", ErrInvalidOption, key, m[key], m[key])
 }
 
-// boolOpt reads a boolean knob; unset or empty is false.
-func boolOpt(m map[string]any, key string) (bool, error) {
-	if s, ok := m[key].(string); m[key] == nil || ok && strings.TrimSpace(s) == "" {
-		return false, nil
-	}
-	b, err := hardware.StrictBool(m[key])
-	if err != nil {
-		return false, fmt.Errorf("%w: %s = %v (%T): want a boolean", ErrInvalidOption, key, m[key], m[key])
-	}
-	return b, nil
-}
-
-// intOpt reads an integer given as a JSON number or a string (driver_info
-// set with the baremetal CLI holds strings).
-func intOpt(m map[string]any, key string, def, lo, hi int) (int, error) {
-	var n int64
-	var ok bool
-	switch v := m[key].(type) {
-	case nil:
-		return def, nil
-	case float64:
-		n, ok = int64(v), v == math.Trunc(v) && math.Abs(v) < 1<<31
-	case int:
-		n, ok = int64(v), true
-	case int64:
-		n, ok = v, true
-	case json.Number:
-		i, err := v.Int64()
-		n, ok = i, err == nil
-	case string:
-		i, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
-		n, ok = i, err == nil
-	}
-	if !ok {
-		return 0, fmt.Errorf("%w: %s = %v (%T): want an integer", ErrInvalidOption, key, m[key], m[key])
-	}
-	if n < int64(lo) || n > int64(hi) {
-		return 0, fmt.Errorf("%w: %s = %d: want %d to %d", ErrInvalidOption, key, n, lo, hi)
-	}
-	return int(n), nil
-}
-
 // durationOpt reads a time as stress-ng and fio take it: a number of
 // seconds, or a number with a unit (ms, s, m, h, d).
 func durationOpt(m map[string]any, key string, def time.Duration) (time.Duration, error) {
@@ -352,4 +310,21 @@ func parseSize(s string) (bytes int64, percent float64, err error) {
 		return 0, 0, fmt.Errorf("%q: want a positive size with an optional unit (k, m, g, t) or a percentage", s)
 	}
 	return n * mult, 0, nil
+}
+
+// boolOpt reads a boolean knob; unset is false.
+func boolOpt(m map[string]any, key string) (bool, error) {
+	b, err := knob.Bool(m, key, false)
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", ErrInvalidOption, err)
+	}
+	return b, nil
+}
+
+func intOpt(m map[string]any, key string, def, lo, hi int) (int, error) {
+	n, err := knob.Int(m, key, def, lo, hi)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrInvalidOption, err)
+	}
+	return n, nil
 }

@@ -1,15 +1,11 @@
 package erase
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math"
-	"strconv"
-	"strings"
 
-	"github.com/goipa/goipa/hardware"
 	"github.com/goipa/goipa/hardware/ata"
+	"github.com/goipa/goipa/hardware/knob"
 	"github.com/goipa/goipa/hardware/nvme"
 )
 
@@ -117,44 +113,6 @@ func ParseOptions(dii map[string]any) (Options, error) {
 	return o, nil
 }
 
-func boolOpt(m map[string]any, key string, def bool) (bool, error) {
-	if m[key] == nil {
-		return def, nil
-	}
-	b, err := hardware.StrictBool(m[key])
-	if err != nil {
-		return false, fmt.Errorf("%w: %s = %v (%T): want a boolean", ErrInvalidOption, key, m[key], m[key])
-	}
-	return b, nil
-}
-
-func intOpt(m map[string]any, key string, def, lo, hi int) (int, error) {
-	n, ok := 0, false
-	switch v := m[key].(type) {
-	case nil:
-		return def, nil
-	case float64:
-		n, ok = int(v), v == math.Trunc(v) && math.Abs(v) < 1<<31
-	case int:
-		n, ok = v, true
-	case int64:
-		n, ok = int(v), v > -1<<31 && v < 1<<31
-	case json.Number:
-		i, err := v.Int64()
-		n, ok = int(i), err == nil && i > -1<<31 && i < 1<<31
-	case string:
-		i, err := strconv.Atoi(strings.TrimSpace(v))
-		n, ok = i, err == nil
-	}
-	if !ok {
-		return 0, fmt.Errorf("%w: %s = %v (%T): want an integer", ErrInvalidOption, key, m[key], m[key])
-	}
-	if n < lo || n > hi {
-		return 0, fmt.Errorf("%w: %s = %d: want %d to %d", ErrInvalidOption, key, n, lo, hi)
-	}
-	return n, nil
-}
-
 func (o *Options) nvme(fd int) nvme.Device {
 	if o.NVMe == nil {
 		return nvme.FD(fd)
@@ -187,4 +145,20 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+func boolOpt(m map[string]any, key string, def bool) (bool, error) {
+	b, err := knob.Bool(m, key, def)
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", ErrInvalidOption, err)
+	}
+	return b, nil
+}
+
+func intOpt(m map[string]any, key string, def, lo, hi int) (int, error) {
+	n, err := knob.Int(m, key, def, lo, hi)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrInvalidOption, err)
+	}
+	return n, nil
 }
