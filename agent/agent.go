@@ -125,23 +125,60 @@ func (a *Agent) setToken(t string) {
 func (a *Agent) Run(ctx context.Context) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	cfg, log := a.Config, a.Log
 	a.started = time.Now()
-	a.setToken(cfg.AgentToken)
+	a.setToken(a.Config.AgentToken)
 	a.prepareTLSKey()
 
-	cmds := ipa.NewRunner(ctx, log)
-	generic := ipa.NewGeneric()
-	var node atomic.Pointer[map[string]any]
-	deployer, err := a.newDeployer()
+	cs, err := a.commands(ctx)
 	if err != nil {
 		return err
 	}
-	boot := &image.Bootloader{EFIRoot: "/sys/firmware/efi", RAIDESP: a.raidESP, IgnoreFailure: a.Config.IgnoreBootloaderFailure, Log: log}
-	boot.GrubInstall.Store(a.Config.EnableBIOSBootloaderInstall)
-	steps.RegisterImage(cmds, generic, deployer, boot,
+	httpc, err := a.httpClient()
+	if err != nil {
+		return err
+	}
+	nodeUUID := a.inspect(ctx, httpc, cs.generic)
+	found, err := a.lookup(ctx, httpc, nodeUUID)
+	if err != nil {
+		return err
+	}
+	if found.lookup != nil {
+		n := map[string]any{"uuid": found.lookup.Node.UUID, "properties": found.lookup.Node.Properties,
+			"instance_info": found.lookup.Node.InstanceInfo, "driver_internal_info": found.lookup.Node.DriverInternalInfo}
+		cs.node.Store(&n)
+		applyLookup(cs.deployer, cs.boot, found.lookup.Config)
+	}
+	return a.serve(ctx, stop, cs, found)
+}
+
+// commandSet is what the conductor can run: the runner with every
+// extension and step registered, and the state the commands share.
+type commandSet struct {
+	runner   *ipa.Runner
+	generic  *ipa.Generic
+	deployer *image.Deployer
+	boot     *image.Bootloader
+	// node is the node as last seen (lookup, then each step call), for the
+	// commands that come without one.
+	node atomic.Pointer[map[string]any]
+	// locked is closed once system.lockdown has been answered.
+	locked chan struct{}
+}
+
+// commands registers the extensions and the generic manager's steps.
+func (a *Agent) commands(ctx context.Context) (*commandSet, error) {
+	log := a.Log
+	cs := &commandSet{runner: ipa.NewRunner(ctx, log), generic: ipa.NewGeneric(), locked: make(chan struct{})}
+	var err error
+	if cs.deployer, err = a.newDeployer(); err != nil {
+		return nil, err
+	}
+	cs.boot = &image.Bootloader{EFIRoot: "/sys/firmware/efi", RAIDESP: a.raidESP, IgnoreFailure: a.Config.IgnoreBootloaderFailure, Log: log}
+	cs.boot.GrubInstall.Store(a.Config.EnableBIOSBootloaderInstall)
+	cmds, generic, deployer := cs.runner, cs.generic, cs.deployer
+	steps.RegisterImage(cmds, generic, deployer, cs.boot,
 		func() map[string]any {
-			if n := node.Load(); n != nil {
+			if n := cs.node.Load(); n != nil {
 				return *n
 			}
 			return nil
@@ -156,86 +193,99 @@ func (a *Agent) Run(ctx context.Context) error {
 	steps.RegisterInject(generic, a.Config.InjectFilesPriority, inject.Options{RootDevice: a.rootDevice, SysfsRoot: a.SysfsRoot, Log: log,
 		Download: download.Options{TLS: deployer.Download.TLS, ConnectTimeout: deployer.Download.ConnectTimeout,
 			Retries: deployer.Download.Retries, RetryInterval: deployer.Download.RetryInterval}})
-	steps.Register(cmds, ipa.Select(generic), func(n map[string]any) { node.Store(&n) })
+	steps.Register(cmds, ipa.Select(generic), func(n map[string]any) { cs.node.Store(&n) })
 	standby.Register(cmds, a.Machine)
 	logs.Register(cmds, &logs.Collector{Ring: a.Ring, Ready: a.ModulesReady})
-	locked := make(chan struct{})
 	var lockOnce sync.Once
-	lockdown := func() { lockOnce.Do(func() { close(locked) }) }
 	cmds.Register("system", "lockdown", ipa.Sync(func(context.Context, struct{}) (any, error) {
 		log.Warn("lockdown requested: the API stops after this answer")
 		// The answer must reach the conductor before the API goes away.
-		time.AfterFunc(500*time.Millisecond, lockdown)
+		time.AfterFunc(500*time.Millisecond, func() { lockOnce.Do(func() { close(cs.locked) }) })
 		return nil, nil
 	}))
+	return cs, nil
+}
 
-	var (
-		ic     *ironic.Client
-		lookup *ironic.LookupResult
-		maxVer ironic.Version
-	)
-	httpc, err := a.httpClient()
+// inspect runs the inspection when the kernel line asks for one and returns
+// the node's UUID if the inspection endpoint gave it.
+func (a *Agent) inspect(ctx context.Context, httpc *http.Client, generic *ipa.Generic) string {
+	cfg, log := a.Config, a.Log
+	u := inspect.URL(cfg.InspectionCallbackURL, cfg.APIURL, len(cfg.InspectionCollectors) > 0)
+	if u == "" {
+		return ""
+	}
+	if a.DisksReady != nil {
+		if err := a.DisksReady(ctx); err != nil {
+			log.Warn("inventory without all storage drivers", "error", err)
+		}
+	}
+	nodeUUID, err := inspect.Run(ctx, inspect.Options{URL: u, Collectors: cfg.Collectors(), HTTP: httpc, Log: log,
+		Root: hardware.Root{Sys: a.SysfsRoot, Log: log}, BootIF: cfg.BootIFRaw,
+		LLDP: func(ctx context.Context, ifaces []string) map[string][]hardware.TLV {
+			return hardware.CollectLLDP(ctx, ifaces, cfg.LLDPTimeout)
+		},
+		InventoryLLDP: cfg.CollectLLDP,
+		Logs:          (&logs.Collector{Ring: a.Ring}).Archive,
+		Managers:      []inspect.Manager{{Name: generic.Name(), Version: generic.Version()}}})
 	if err != nil {
-		return err
+		// As in IPA, a failed inspection does not stop the lookup.
+		log.Error("inspection failed", "url", u, "error", err)
 	}
-	nodeUUID := ""
-	if u := inspect.URL(cfg.InspectionCallbackURL, cfg.APIURL, len(cfg.InspectionCollectors) > 0); u != "" {
-		if a.DisksReady != nil {
-			if err := a.DisksReady(ctx); err != nil {
-				log.Warn("inventory without all storage drivers", "error", err)
-			}
-		}
-		nodeUUID, err = inspect.Run(ctx, inspect.Options{URL: u, Collectors: cfg.Collectors(), HTTP: httpc, Log: log,
-			Root: hardware.Root{Sys: a.SysfsRoot, Log: log}, BootIF: cfg.BootIFRaw,
-			LLDP: func(ctx context.Context, ifaces []string) map[string][]hardware.TLV {
-				return hardware.CollectLLDP(ctx, ifaces, cfg.LLDPTimeout)
-			},
-			InventoryLLDP: cfg.CollectLLDP,
-			Logs:          (&logs.Collector{Ring: a.Ring}).Archive,
-			Managers:      []inspect.Manager{{Name: generic.Name(), Version: generic.Version()}}})
-		if err != nil {
-			// As in IPA, a failed inspection does not stop the lookup.
-			log.Error("inspection failed", "url", u, "error", err)
-		}
-	}
-	if len(cfg.APIURL) > 0 {
-		if ic, err = a.ironicClient(httpc); err != nil {
-			return err
-		}
-		maxVer = ic.MaxVersion(ctx)
-		perm := ironic.PermAddr
-		if a.SysfsRoot != "/sys" {
-			perm = nil // a fake tree's NICs have no permanent address to ask for
-		}
-		macs, err := ironic.MACs(log, a.SysfsRoot, perm)
-		if err != nil {
-			return fmt.Errorf("listing NICs: %w", err)
-		}
-		log.Info("looking up node", "api", ic.URLs(), "api_version", maxVer, "macs", macs)
-		if lookup, err = ic.LookupNode(ctx, macs, nodeUUID, cfg.LookupTimeout, cfg.LookupInterval); err != nil {
-			return err
-		}
-		tok, err := ironic.ResolveToken(a.currentToken(), lookup.Config.AgentToken)
-		if errors.Is(err, ironic.ErrTokenLocked) {
-			log.Error("the agent token was handed out before and this agent does not know it; locking down", "error", err)
-			a.Lockdown()
-			return err
-		}
-		a.setToken(tok)
-		log.Info("node found", "node", lookup.Node.UUID, "heartbeat_timeout", lookup.Config.HeartbeatTimeout)
-		n := map[string]any{"uuid": lookup.Node.UUID, "properties": lookup.Node.Properties,
-			"instance_info": lookup.Node.InstanceInfo, "driver_internal_info": lookup.Node.DriverInternalInfo}
-		node.Store(&n)
-		applyLookup(deployer, boot, lookup.Config)
-	} else {
+	return nodeUUID
+}
+
+// found is what the lookup learnt; all nil without ipa-api-url.
+type found struct {
+	ic     *ironic.Client
+	lookup *ironic.LookupResult
+	maxVer ironic.Version
+}
+
+// lookup finds the node in Ironic by its MACs and takes the agent token.
+func (a *Agent) lookup(ctx context.Context, httpc *http.Client, nodeUUID string) (found, error) {
+	cfg, log := a.Config, a.Log
+	var f found
+	if len(cfg.APIURL) == 0 {
 		log.Warn("no ipa-api-url: serving the command API without lookup or heartbeats")
+		return f, nil
 	}
+	var err error
+	if f.ic, err = a.ironicClient(httpc); err != nil {
+		return f, err
+	}
+	f.maxVer = f.ic.MaxVersion(ctx)
+	perm := ironic.PermAddr
+	if a.SysfsRoot != "/sys" {
+		perm = nil // a fake tree's NICs have no permanent address to ask for
+	}
+	macs, err := ironic.MACs(log, a.SysfsRoot, perm)
+	if err != nil {
+		return f, fmt.Errorf("listing NICs: %w", err)
+	}
+	log.Info("looking up node", "api", f.ic.URLs(), "api_version", f.maxVer, "macs", macs)
+	if f.lookup, err = f.ic.LookupNode(ctx, macs, nodeUUID, cfg.LookupTimeout, cfg.LookupInterval); err != nil {
+		return f, err
+	}
+	tok, err := ironic.ResolveToken(a.currentToken(), f.lookup.Config.AgentToken)
+	if errors.Is(err, ironic.ErrTokenLocked) {
+		log.Error("the agent token was handed out before and this agent does not know it; locking down", "error", err)
+		a.Lockdown()
+		return f, err
+	}
+	a.setToken(tok)
+	log.Info("node found", "node", f.lookup.Node.UUID, "heartbeat_timeout", f.lookup.Config.HeartbeatTimeout)
+	return f, nil
+}
 
-	ip, err := a.advertiseIP(ctx, ic)
+// serve runs the command API and heartbeats until ctx ends, the API fails
+// or a lockdown.
+func (a *Agent) serve(ctx context.Context, stop context.CancelFunc, cs *commandSet, f found) error {
+	cfg, log := a.Config, a.Log
+	ip, err := a.advertiseIP(ctx, f.ic)
 	if err != nil {
 		return err
 	}
-	tlsCfg, verifyCA, err := a.serverTLS(ip, lookup, maxVer)
+	tlsCfg, verifyCA, err := a.serverTLS(ip, f.lookup, f.maxVer)
 	if err != nil {
 		return err
 	}
@@ -256,7 +306,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	srv := &http.Server{
-		Handler:   (&api.Server{Runner: cmds, Version: Version, StartedAt: a.started, Token: a.currentToken, Seen: seen, Log: log}).Handler(),
+		Handler:   (&api.Server{Runner: cs.runner, Version: Version, StartedAt: a.started, Token: a.currentToken, Seen: seen, Log: log}).Handler(),
 		TLSConfig: tlsCfg,
 		ErrorLog:  slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -272,12 +322,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.Ready(ln.Addr())
 	}
 
-	if lookup != nil {
-		h := ironic.NewHeartbeater(ic, lookup.Node.UUID, lookup.Config.HeartbeatTimeout, func() ironic.HeartbeatRequest {
+	if f.lookup != nil {
+		h := ironic.NewHeartbeater(f.ic, f.lookup.Node.UUID, f.lookup.Config.HeartbeatTimeout, func() ironic.HeartbeatRequest {
 			return ironic.HeartbeatRequest{CallbackURL: callback, AgentToken: a.currentToken(), AgentVersion: Version, AgentVerifyCA: verifyCA}
 		})
 		hb.Store(h)
-		cmds.AsyncDone = h.Force
+		cs.runner.AsyncDone = h.Force
 		go h.Run(ctx)
 	}
 
@@ -285,7 +335,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case err := <-serveErr:
 		return fmt.Errorf("command API: %w", err)
-	case <-locked:
+	case <-cs.locked:
 		stop()
 		_ = srv.Close()
 		a.Lockdown()

@@ -21,7 +21,7 @@ import (
 	"github.com/goipa/goipa/agent/ironic"
 	"github.com/goipa/goipa/agent/logs"
 	"github.com/goipa/goipa/agent/machine"
-	"github.com/goipa/goipa/agent/ramdisk"
+	"github.com/goipa/goipa/ramdisk"
 	"github.com/goipa/goipa/hardware"
 	"github.com/goipa/goipa/image"
 )
