@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/goipa/goipa/internal/blockdev"
 	"github.com/goipa/goipa/internal/directio"
 
 	"github.com/goipa/goipa/hardware/erase"
@@ -137,17 +138,14 @@ func burnDisk(ctx context.Context, path string, o DiskOptions, res *DiskResult) 
 }
 
 // disk is a device burn-in writes and reads back, opened as erase opens it.
-type disk struct {
-	path string
-	*erase.Exclusive
-}
+type disk struct{ *blockdev.File }
 
 func openDisk(path string) (*disk, error) {
-	d, err := erase.OpenExclusive(path)
+	d, err := blockdev.Open(path, false)
 	if err != nil {
 		return nil, err
 	}
-	return &disk{path: path, Exclusive: d}, nil
+	return &disk{d}, nil
 }
 
 // write writes the pattern over [off, off+n), stopping early (at a chunk
@@ -162,7 +160,7 @@ func (d *disk) write(ctx context.Context, p *pattern, buf []byte, off, n int64, 
 		c := min(int64(len(buf)), n-done)
 		p.fill(buf[:c], off+done)
 		if _, err := d.File.WriteAt(buf[:c], off+done); err != nil {
-			return done, fmt.Errorf("write %s at %d: %w", d.path, off+done, err)
+			return done, fmt.Errorf("write %s at %d: %w", d.Path, off+done, err)
 		}
 		done += c
 		if stop() {
@@ -170,7 +168,7 @@ func (d *disk) write(ctx context.Context, p *pattern, buf []byte, off, n int64, 
 		}
 	}
 	if err := d.File.Sync(); err != nil {
-		return done, fmt.Errorf("fsync %s: %w", d.path, err)
+		return done, fmt.Errorf("fsync %s: %w", d.Path, err)
 	}
 	return done, nil
 }
@@ -178,8 +176,8 @@ func (d *disk) write(ctx context.Context, p *pattern, buf []byte, off, n int64, 
 // verify reads [off, off+n) back and compares it with the pattern.
 func (d *disk) verify(ctx context.Context, p *pattern, buf, want []byte, off, n int64) (int64, error) {
 	if !d.Direct {
-		if err := unix.IoctlSetInt(int(d.File.Fd()), unix.BLKFLSBUF, 0); err != nil {
-			return 0, fmt.Errorf("BLKFLSBUF %s: %w", d.path, err)
+		if err := unix.IoctlSetInt(d.Fd, unix.BLKFLSBUF, 0); err != nil {
+			return 0, fmt.Errorf("BLKFLSBUF %s: %w", d.Path, err)
 		}
 	}
 	var done int64
@@ -189,11 +187,11 @@ func (d *disk) verify(ctx context.Context, p *pattern, buf, want []byte, off, n 
 		}
 		c := min(int64(len(buf)), n-done)
 		if _, err := d.File.ReadAt(buf[:c], off+done); err != nil {
-			return done, fmt.Errorf("read %s at %d: %w", d.path, off+done, err)
+			return done, fmt.Errorf("read %s at %d: %w", d.Path, off+done, err)
 		}
 		p.fill(want[:c], off+done)
 		if err := mismatch(buf[:c], want[:c], off+done); err != nil {
-			return done, fmt.Errorf("%s: %w", d.path, err)
+			return done, fmt.Errorf("%s: %w", d.Path, err)
 		}
 		done += c
 	}

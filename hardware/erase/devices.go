@@ -47,17 +47,17 @@ func eraseDevice(ctx context.Context, dev Device, o *Options) (Method, error) {
 	defer d.Close()
 	rep := newReporter(o.Progress, dev.Path)
 
-	begin := func(m Method) { rep.start(m, 1, d.size) }
+	begin := func(m Method) { rep.start(m, 1, d.Size) }
 	var secureErr error
 	switch {
 	case isNVMe(dev) && o.EnableNVMeSecureErase:
-		m, err := nvmeErase(o, o.nvme(d.fd), dev.Path, begin)
+		m, err := nvmeErase(o, o.nvme(d.Fd), dev.Path, begin)
 		if err == nil {
 			return m, d.finishHardware(rep, m, log)
 		}
 		secureErr = err
 	case !isNVMe(dev) && o.EnableATASecureErase:
-		m, ok, err := ataErase(o, o.ata(d.fd), dev.Path, begin)
+		m, ok, err := ataErase(o, o.ata(d.Fd), dev.Path, begin)
 		if ok && err == nil {
 			return m, d.finishHardware(rep, m, log)
 		}
@@ -80,8 +80,8 @@ func eraseDevice(ctx context.Context, dev Device, o *Options) (Method, error) {
 // finishHardware reports a hardware erase done and makes the kernel forget
 // the cached data and partitions it destroyed.
 func (d *blockDev) finishHardware(rep *reporter, m Method, log *slog.Logger) error {
-	rep.update(1, d.size)
-	if err := d.flush(); err != nil {
+	rep.update(1, d.Size)
+	if err := d.Flush(); err != nil {
 		return err
 	}
 	d.rereadPartitions(log)

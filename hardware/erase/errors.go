@@ -1,6 +1,10 @@
 package erase
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/goipa/goipa/internal/blockdev"
+)
 
 var (
 	// ErrVirtualMedia: the device is BMC virtual media (IPA's
@@ -12,18 +16,18 @@ var (
 	ErrRAIDMember = errors.New("device is a member of an active md RAID array")
 	// ErrReadOnly: the kernel marks the device read-only. Skipped by
 	// MetadataDevices and Express, and by Devices with SkipReadOnly.
-	ErrReadOnly = errors.New("device is read-only")
+	ErrReadOnly = blockdev.ErrReadOnly
 	// ErrHeld: the device or a partition is in use by device-mapper (LVM,
 	// dm-crypt, multipath) or bcache, or another program holds it open
 	// exclusively (a mounted filesystem, active swap).
-	ErrHeld = errors.New("device or one of its partitions is in use")
+	ErrHeld = blockdev.ErrHeld
 	// ErrMounted: the device or one of its partitions has a mounted filesystem.
 	ErrMounted = errors.New("device or one of its partitions is mounted")
 	// ErrProtected: the device carries a shared-disk cluster filesystem
 	// (IPA's ProtectedDeviceError, guard_special_filesystems).
 	ErrProtected = errors.New("device holds a shared-disk cluster filesystem")
 	// ErrNotBlockDevice: the path is not a block device.
-	ErrNotBlockDevice = errors.New("not a block device")
+	ErrNotBlockDevice = blockdev.ErrNotBlockDevice
 	// ErrSecureErase: NVMe format or ATA secure erase failed or was refused
 	// by the drive (IPA's BlockDeviceEraseError), and falling back to
 	// overwriting is not enabled.

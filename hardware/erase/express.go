@@ -39,7 +39,7 @@ func expressOne(ctx context.Context, dev Device, o *Options) (Method, error) {
 	rep := newReporter(o.Progress, dev.Path)
 	var secureErr error
 	if isNVMe(dev) && o.EnableNVMeSecureErase {
-		m, err := nvmeErase(o, o.nvme(d.fd), dev.Path, func(m Method) { rep.start(m, 1, d.size) })
+		m, err := nvmeErase(o, o.nvme(d.Fd), dev.Path, func(m Method) { rep.start(m, 1, d.Size) })
 		if err == nil {
 			return m, d.finishHardware(rep, m, log)
 		}

@@ -32,11 +32,11 @@ func metadata(ctx context.Context, path string, o *Options) error {
 }
 
 func (d *blockDev) wipeMetadata(ctx context.Context, o *Options) error {
-	l, err := readLayout(d, d.size, d.lss)
+	l, err := readLayout(d, d.Size, d.LSS)
 	if err != nil {
-		return fmt.Errorf("%s: reading partition tables: %w", d.path, err)
+		return fmt.Errorf("%s: reading partition tables: %w", d.Path, err)
 	}
-	plan := wipePlan(d.size, d.lss, l)
+	plan := wipePlan(d.Size, d.LSS, l)
 	var n int64
 	for _, s := range plan {
 		n += s.n
@@ -44,11 +44,11 @@ func (d *blockDev) wipeMetadata(ctx context.Context, o *Options) error {
 	if err := d.zero(ctx, plan); err != nil {
 		return err
 	}
-	if err := d.flush(); err != nil {
+	if err := d.Flush(); err != nil {
 		return err
 	}
 	d.rereadPartitions(o.logger())
-	o.logger().Info("erased disk metadata", "device", d.path, "partitions", len(l.parts), "ranges", len(plan), "bytes", n)
+	o.logger().Info("erased disk metadata", "device", d.Path, "partitions", len(l.parts), "ranges", len(plan), "bytes", n)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/goipa/goipa/internal/blockdev"
 	"github.com/goipa/goipa/internal/directio"
 )
 
@@ -30,22 +31,22 @@ func (d *blockDev) overwrite(ctx context.Context, o *Options, rep *reporter) err
 		passes++
 	}
 	if passes == 0 {
-		return fmt.Errorf("%s: %w", d.path, ErrNothingToWrite)
+		return fmt.Errorf("%s: %w", d.Path, ErrNothingToWrite)
 	}
-	rep.start(MethodOverwrite, passes, d.size*int64(passes))
+	rep.start(MethodOverwrite, passes, d.Size*int64(passes))
 	for pass := 1; pass <= o.Iterations; pass++ {
-		base := d.size * int64(pass-1)
+		base := d.Size * int64(pass-1)
 		if err := d.randomPass(ctx, func(n int64) { rep.update(pass, base+n) }); err != nil {
 			return err
 		}
 	}
 	if o.Zeroize {
-		base := d.size * int64(passes-1)
+		base := d.Size * int64(passes-1)
 		if err := d.zeroPass(ctx, func(n int64) { rep.update(passes, base+n) }); err != nil {
 			return err
 		}
 	}
-	return d.flush()
+	return d.Flush()
 }
 
 func (d *blockDev) randomPass(ctx context.Context, done func(int64)) error {
@@ -65,14 +66,14 @@ func (d *blockDev) randomPass(ctx context.Context, done func(int64)) error {
 	}
 	go func() {
 		defer close(full)
-		for off := int64(0); off < d.size; off += writeChunk {
+		for off := int64(0); off < d.Size; off += writeChunk {
 			var b []byte
 			select {
 			case b = <-free:
 			case <-ctx.Done():
 				return
 			}
-			b = b[:min(writeChunk, d.size-off)]
+			b = b[:min(writeChunk, d.Size-off)]
 			clear(b)
 			stream.XORKeyStream(b, b)
 			full <- b
@@ -80,8 +81,8 @@ func (d *blockDev) randomPass(ctx context.Context, done func(int64)) error {
 	}()
 	var off int64
 	for b := range full {
-		if _, err := d.f.WriteAt(b, off); err != nil {
-			return fmt.Errorf("write %s at %d: %w", d.path, off, err)
+		if _, err := d.File.WriteAt(b, off); err != nil {
+			return fmt.Errorf("write %s at %d: %w", d.Path, off, err)
 		}
 		off += int64(len(b))
 		done(off)
@@ -90,24 +91,24 @@ func (d *blockDev) randomPass(ctx context.Context, done func(int64)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := d.f.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", d.path, err)
+	if err := d.File.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", d.Path, err)
 	}
 	return nil
 }
 
 func (d *blockDev) zeroPass(ctx context.Context, done func(int64)) error {
-	for off := int64(0); off < d.size; {
+	for off := int64(0); off < d.Size; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		n := min(zeroChunk, d.size-off)
+		n := min(zeroChunk, d.Size-off)
 		r := [2]uint64{uint64(off), uint64(n)}
-		if err := ioctlPtr(d.fd, unix.BLKZEROOUT, &r); err != nil {
+		if err := blockdev.IoctlPtr(d.Fd, unix.BLKZEROOUT, &r); err != nil {
 			if off == 0 && (errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOTTY) || errors.Is(err, unix.EINVAL)) {
 				return d.writeZeros(ctx, done)
 			}
-			return fmt.Errorf("BLKZEROOUT %s at %d: %w", d.path, off, err)
+			return fmt.Errorf("BLKZEROOUT %s at %d: %w", d.Path, off, err)
 		}
 		off += n
 		done(off)
@@ -117,13 +118,13 @@ func (d *blockDev) zeroPass(ctx context.Context, done func(int64)) error {
 
 func (d *blockDev) writeZeros(ctx context.Context, done func(int64)) error {
 	buf := directio.Buffer(writeChunk)
-	for off := int64(0); off < d.size; {
+	for off := int64(0); off < d.Size; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		n := min(writeChunk, d.size-off)
-		if _, err := d.f.WriteAt(buf[:n], off); err != nil {
-			return fmt.Errorf("write %s at %d: %w", d.path, off, err)
+		n := min(writeChunk, d.Size-off)
+		if _, err := d.File.WriteAt(buf[:n], off); err != nil {
+			return fmt.Errorf("write %s at %d: %w", d.Path, off, err)
 		}
 		off += n
 		done(off)

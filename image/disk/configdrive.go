@@ -71,9 +71,9 @@ func (d *Disk) WriteConfigDrive(ctx context.Context, iso []byte, opts ConfigDriv
 	cd.Partition = *part
 
 	data := iso
-	if opts.Rebuild || d.lss > 2048 {
+	if opts.Rebuild || d.dev.LSS > 2048 {
 		cd.Filesystem = "vfat"
-		if data, err = buildVFAT(iso, part.Size, d.lss, uint32(part.Start/int64(d.lss))); err != nil {
+		if data, err = buildVFAT(iso, part.Size, d.dev.LSS, uint32(part.Start/int64(d.dev.LSS))); err != nil {
 			return nil, err
 		}
 	}
@@ -86,7 +86,7 @@ func (d *Disk) WriteConfigDrive(ctx context.Context, iso []byte, opts ConfigDriv
 	if err := d.writeAt(data, part.Start); err != nil {
 		return nil, err
 	}
-	if err := d.flush(); err != nil {
+	if err := d.dev.Flush(); err != nil {
 		return nil, err
 	}
 	d.log.Info("config drive written", "partition", part.Device, "filesystem", cd.Filesystem, "created", cd.Created)
@@ -116,8 +116,8 @@ func (d *Disk) findConfigDrive(t *Table) (*Partition, error) {
 // descriptor) or FAT (boot sector) filesystem in p, "" for anything else.
 func (d *Disk) filesystemLabel(p *Partition) (string, error) {
 	const isoPVD = 16 * 2048
-	n := int64(alignUp(isoPVD+2048, d.lss))
-	if p.Size < n || p.Start%int64(d.lss) != 0 {
+	n := int64(alignUp(isoPVD+2048, d.dev.LSS))
+	if p.Size < n || p.Start%int64(d.dev.LSS) != 0 {
 		return "", nil
 	}
 	b, err := d.readAt(p.Start, int(n))
@@ -142,7 +142,7 @@ func (d *Disk) filesystemLabel(p *Partition) (string, error) {
 // addConfigDrivePartition creates the config drive partition in the free
 // space at the end of the disk and returns it.
 func (d *Disk) addConfigDrivePartition(t *Table, need int) (*Partition, error) {
-	ss := int64(d.lss)
+	ss := int64(d.dev.LSS)
 	var used int64 // end of the last partition, bytes
 	for _, p := range t.Partitions {
 		used = max(used, p.Start+p.Size)
@@ -171,7 +171,7 @@ func (d *Disk) addConfigDrivePartition(t *Table, need int) (*Partition, error) {
 			return nil, err
 		}
 	default:
-		sector, err := d.readAt(0, d.lss)
+		sector, err := d.readAt(0, d.dev.LSS)
 		if err != nil {
 			return nil, err
 		}

@@ -1,19 +1,23 @@
 package disk
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/goipa/goipa/internal/blockdev"
+)
 
 var (
 	// ErrMounted: the device or one of its partitions has a mounted filesystem.
 	ErrMounted = errors.New("device or one of its partitions is mounted")
 	// ErrHeld: the device or a partition is in use by another block device
 	// (md member, device-mapper/LVM, bcache) or opened exclusively (swap).
-	ErrHeld = errors.New("device or one of its partitions is in use by another device")
+	ErrHeld = blockdev.ErrHeld
 	// ErrReadOnly: the kernel marks the device read-only.
-	ErrReadOnly = errors.New("device is read-only")
+	ErrReadOnly = blockdev.ErrReadOnly
 	// ErrTooSmall: the image (or a write) reaches past the end of the device.
 	ErrTooSmall = errors.New("image does not fit on the device")
 	// ErrNotBlockDevice: the path is neither a block device nor an allowed file.
-	ErrNotBlockDevice = errors.New("not a block device")
+	ErrNotBlockDevice = blockdev.ErrNotBlockDevice
 	// ErrOutOfOrder: WriteAt was given an offset before data already written.
 	ErrOutOfOrder = errors.New("write offset before the current position")
 	// ErrNoPartitionTable: neither a GPT nor an MBR partition table was found.

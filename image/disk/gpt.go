@@ -80,11 +80,11 @@ func (g *gpt) entry(i int) []byte {
 
 // readGPTAt reads and validates the header at lba and its entry array.
 func (d *Disk) readGPTAt(lba uint64) (*gpt, error) {
-	ss := int64(d.lss)
-	if int64(lba+1)*ss > d.size {
+	ss := int64(d.dev.LSS)
+	if int64(lba+1)*ss > d.dev.Size {
 		return nil, fmt.Errorf("%w: LBA %d beyond the end of the disk", errBadGPT, lba)
 	}
-	sector, err := d.readAt(int64(lba)*ss, d.lss)
+	sector, err := d.readAt(int64(lba)*ss, d.dev.LSS)
 	if err != nil {
 		return nil, err
 	}
@@ -92,8 +92,8 @@ func (d *Disk) readGPTAt(lba uint64) (*gpt, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := alignUp(g.arrayBytes(), d.lss)
-	if int64(g.entriesLBA)*ss+int64(n) > d.size {
+	n := alignUp(g.arrayBytes(), d.dev.LSS)
+	if int64(g.entriesLBA)*ss+int64(n) > d.dev.Size {
 		return nil, fmt.Errorf("%w at LBA %d: entry array beyond the end of the disk", errBadGPT, lba)
 	}
 	arr, err := d.readAt(int64(g.entriesLBA)*ss, n)
@@ -107,7 +107,7 @@ func (d *Disk) readGPTAt(lba uint64) (*gpt, error) {
 	return g, nil
 }
 
-func (d *Disk) lastLBA() uint64 { return uint64(d.size/int64(d.lss)) - 1 }
+func (d *Disk) lastLBA() uint64 { return uint64(d.dev.Size/int64(d.dev.LSS)) - 1 }
 
 // readGPT returns the primary GPT, else the backup at the last LBA. primaryOK
 // tells which one was found.
@@ -129,7 +129,7 @@ func (d *Disk) readGPT() (g *gpt, primaryOK bool, err error) {
 // GPT damaged beyond repair is rebuilt from an intact backup at the end.
 // Disks without a GPT (MBR-only images) are left alone.
 func (d *Disk) FixGPT() error {
-	sector0, err := d.readAt(0, d.lss)
+	sector0, err := d.readAt(0, d.dev.LSS)
 	if err != nil {
 		return err
 	}
@@ -163,18 +163,18 @@ func (d *Disk) FixGPT() error {
 		d.wipeStaleBackup(oldAlt)
 	}
 	d.log.Info("moved GPT backup header to the end of the disk", "from_lba", oldAlt, "to_lba", last)
-	return d.flush()
+	return d.dev.Flush()
 }
 
 // checkSectorSize reports ErrSectorSizeMismatch when a disk with large
 // logical sectors holds a GPT laid out for 512-byte sectors.
 func (d *Disk) checkSectorSize() error {
-	if d.lss == 512 {
+	if d.dev.LSS == 512 {
 		return nil
 	}
-	b, err := d.readAt(0, d.lss)
+	b, err := d.readAt(0, d.dev.LSS)
 	if err == nil && string(b[512:520]) == gptSignature {
-		return fmt.Errorf("%w: GPT at byte 512 (512-byte sectors), disk has %d-byte sectors", ErrSectorSizeMismatch, d.lss)
+		return fmt.Errorf("%w: GPT at byte 512 (512-byte sectors), disk has %d-byte sectors", ErrSectorSizeMismatch, d.dev.LSS)
 	}
 	return nil
 }
@@ -188,7 +188,7 @@ func (d *Disk) wipeStaleBackup(lba uint64) {
 	if _, err := d.readGPTAt(lba); err != nil {
 		return
 	}
-	if err := d.writeAt(make([]byte, d.lss), int64(lba)*int64(d.lss)); err != nil {
+	if err := d.writeAt(make([]byte, d.dev.LSS), int64(lba)*int64(d.dev.LSS)); err != nil {
 		d.log.Warn("could not clear the old GPT backup header", "lba", lba, "error", err)
 	}
 }
@@ -196,9 +196,9 @@ func (d *Disk) wipeStaleBackup(lba uint64) {
 // writeGPT writes g as primary (LBA 1) and backup (last LBA) with the entry
 // arrays placed for this disk, after checking every partition still fits.
 func (d *Disk) writeGPT(g *gpt) error {
-	ss := int64(d.lss)
+	ss := int64(d.dev.LSS)
 	last := d.lastLBA()
-	arraySectors := uint64(alignUp(g.arrayBytes(), d.lss)) / uint64(ss)
+	arraySectors := uint64(alignUp(g.arrayBytes(), d.dev.LSS)) / uint64(ss)
 	primaryEntries := g.entriesLBA
 	if g.myLBA != 1 {
 		primaryEntries = 2 // rebuilding from the backup: the standard place
@@ -258,7 +258,7 @@ func (d *Disk) writeGPT(g *gpt) error {
 // LBA 1) cover the whole disk, as the UEFI spec asks. Hybrid MBRs are left
 // alone.
 func (d *Disk) fixProtectiveMBR() error {
-	sector, err := d.readAt(0, d.lss)
+	sector, err := d.readAt(0, d.dev.LSS)
 	if err != nil {
 		return err
 	}
@@ -289,7 +289,7 @@ func (d *Disk) fixProtectiveMBR() error {
 }
 
 func (g *gpt) partitions(d *Disk) []Partition {
-	ss := int64(d.lss)
+	ss := int64(d.dev.LSS)
 	var parts []Partition
 	for i := range int(g.numEntries) {
 		e := g.entry(i)

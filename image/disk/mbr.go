@@ -69,7 +69,7 @@ func chs(lba uint32) []byte {
 // mbrPartitions lists primary and logical partitions, the latter numbered
 // from 5 by walking the extended partition's EBR chain.
 func (d *Disk) mbrPartitions(entries [4]mbrEntry, sig uint32) ([]Partition, error) {
-	ss := int64(d.lss)
+	ss := int64(d.dev.LSS)
 	var parts []Partition
 	add := func(num int, e mbrEntry, start uint64) {
 		parts = append(parts, Partition{
@@ -94,10 +94,10 @@ func (d *Disk) mbrPartitions(entries [4]mbrEntry, sig uint32) ([]Partition, erro
 		// link to the next EBR (relative to the extended partition).
 		ext, next := uint64(e.start), uint64(e.start)
 		for num := 5; num < 5+128; num++ {
-			if int64(next)*ss >= d.size {
+			if int64(next)*ss >= d.dev.Size {
 				return nil, fmt.Errorf("EBR at sector %d beyond the end of the disk", next)
 			}
-			sector, err := d.readAt(int64(next)*ss, d.lss)
+			sector, err := d.readAt(int64(next)*ss, d.dev.LSS)
 			if err != nil {
 				return nil, err
 			}

@@ -17,10 +17,10 @@ import (
 // does. A device that stays busy is logged and tolerated: the table is on
 // disk and the next boot reads it.
 func (d *Disk) RereadPartitions() error {
-	if !d.block {
+	if !d.dev.Block {
 		return nil
 	}
-	rrErr := blockdev.Reread(d.fd)
+	rrErr := blockdev.Reread(d.dev.Fd)
 	// After a successful BLKRRPART this finds nothing to do, unless the
 	// kernel cannot parse the table itself.
 	pgErr := d.reconcilePartitions()
@@ -31,7 +31,7 @@ func (d *Disk) RereadPartitions() error {
 		d.log.Warn("partition table re-read deferred: device busy", "BLKRRPART", rrErr, "BLKPG", pgErr)
 		return nil
 	default:
-		return fmt.Errorf("re-read partition table of %s: BLKRRPART: %v; BLKPG: %w", d.path, rrErr, pgErr)
+		return fmt.Errorf("re-read partition table of %s: BLKRRPART: %v; BLKPG: %w", d.dev.Path, rrErr, pgErr)
 	}
 }
 
@@ -53,5 +53,5 @@ func (d *Disk) reconcilePartitions() error {
 	if err != nil {
 		return err
 	}
-	return blockdev.SetPartitions(d.fd, have, want)
+	return blockdev.SetPartitions(d.dev.Fd, have, want)
 }

@@ -35,7 +35,7 @@ type Partition struct {
 // Partitions reads the partition table: GPT (primary, else backup) when
 // the MBR is protective, else the MBR with its logical partitions.
 func (d *Disk) Partitions() (*Table, error) {
-	sector0, err := d.readAt(0, d.lss)
+	sector0, err := d.readAt(0, d.dev.LSS)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +45,7 @@ func (d *Disk) Partitions() (*Table, error) {
 		if err := d.checkSectorSize(); err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%s: %w", d.path, ErrNoPartitionTable)
+		return nil, fmt.Errorf("%s: %w", d.dev.Path, ErrNoPartitionTable)
 	}
 	for _, e := range entries {
 		if e.typ != typeProtective {
@@ -56,7 +56,7 @@ func (d *Disk) Partitions() (*Table, error) {
 			if serr := d.checkSectorSize(); serr != nil {
 				return nil, serr
 			}
-			return nil, fmt.Errorf("%s: %w: %w", d.path, ErrNoPartitionTable, err)
+			return nil, fmt.Errorf("%s: %w: %w", d.dev.Path, ErrNoPartitionTable, err)
 		}
 		return &Table{Type: "gpt", ID: g.diskGUID(), DiskSignature: sig, Partitions: g.partitions(d)}, nil
 	}
@@ -72,7 +72,7 @@ func (d *Disk) Partitions() (*Table, error) {
 // between the disk name and the number when the name ends in a digit
 // (nvme0n1p1, loop0p1, mmcblk0p1; sda1).
 func (d *Disk) partitionDevice(n int) string {
-	name := d.path
+	name := d.dev.Path
 	if d.sysDir != "" {
 		name = "/dev/" + filepath.Base(d.sysDir)
 	}

@@ -23,7 +23,7 @@ type UUIDs struct {
 func (d *Disk) PartitionUUIDs() (*UUIDs, error) {
 	t, err := d.Partitions()
 	if errors.Is(err, ErrNoPartitionTable) {
-		sector0, rerr := d.readAt(0, d.lss)
+		sector0, rerr := d.readAt(0, d.dev.LSS)
 		if rerr != nil {
 			return nil, rerr
 		}

@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/goipa/goipa/internal/blockdev"
 )
 
 func openFile(t *testing.T, path string) *Disk {
@@ -122,7 +124,7 @@ func TestPartitionDeviceNames(t *testing.T) {
 		{"/sys/devices/virtual/block/loop7", "/dev/loop7p3"},
 		{"/sys/devices/platform/mmc/mmcblk0", "/dev/mmcblk0p3"},
 	} {
-		d := &Disk{path: "/dev/disk/by-id/whatever", sysDir: tc.sys}
+		d := &Disk{dev: &blockdev.File{Path: "/dev/disk/by-id/whatever"}, sysDir: tc.sys}
 		if got := d.partitionDevice(3); got != tc.want {
 			t.Errorf("partition 3 of %s = %s, want %s", tc.sys, got, tc.want)
 		}

@@ -8,15 +8,15 @@ const EdgeSize = 1 << 20
 // nothing in between, so no partition table is left to boot from or to
 // mistake for the new one; on a multi-terabyte disk that costs two writes.
 func (d *Disk) WipeEdges() error {
-	n := min(EdgeSize, d.size/int64(d.lss)*int64(d.lss))
+	n := min(EdgeSize, d.dev.Size/int64(d.dev.LSS)*int64(d.dev.LSS))
 	zero := make([]byte, n)
 	if err := d.writeAt(zero, 0); err != nil {
 		return err
 	}
-	if end := d.size - n; end > 0 {
+	if end := d.dev.Size - n; end > 0 {
 		if err := d.writeAt(zero, end); err != nil {
 			return err
 		}
 	}
-	return d.flush()
+	return d.dev.Flush()
 }

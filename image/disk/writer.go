@@ -216,8 +216,8 @@ func (w *Writer) check(n int64) error {
 	if err := w.failed(); err != nil {
 		return err
 	}
-	if end := w.base + int64(w.n) + n; end > w.d.size {
-		return fmt.Errorf("%w: write up to offset %d, %s has %d bytes", ErrTooSmall, end, w.d.path, w.d.size)
+	if end := w.base + int64(w.n) + n; end > w.d.dev.Size {
+		return fmt.Errorf("%w: write up to offset %d, %s has %d bytes", ErrTooSmall, end, w.d.dev.Path, w.d.dev.Size)
 	}
 	return nil
 }
@@ -287,7 +287,7 @@ func (w *Writer) Finish() (Stats, error) {
 		err = w.failed()
 	}
 	if err == nil {
-		err = w.d.flush()
+		err = w.d.dev.Flush()
 	}
 	st := w.Stats()
 	st.Image = image
@@ -338,16 +338,16 @@ func (w *Writer) run() {
 func (w *Writer) writeBlock(b block) error {
 	d := w.d
 	n := b.n
-	if b.tail && n%d.lss != 0 {
+	if b.tail && n%d.dev.LSS != 0 {
 		// O_DIRECT writes whole sectors: merge the image's last bytes with
 		// what the device holds after them.
-		sector := n / d.lss * d.lss
-		old, err := d.readAt(b.off+int64(sector), d.lss)
+		sector := n / d.dev.LSS * d.dev.LSS
+		old, err := d.readAt(b.off+int64(sector), d.dev.LSS)
 		if err != nil {
 			return err
 		}
-		copy(b.buf[n:sector+d.lss], old[n-sector:])
-		n = sector + d.lss
+		copy(b.buf[n:sector+d.dev.LSS], old[n-sector:])
+		n = sector + d.dev.LSS
 	}
 	if !d.zeroed {
 		return w.put(b.buf[:n], b.off)
@@ -377,8 +377,8 @@ func (w *Writer) writeBlock(b block) error {
 }
 
 func (w *Writer) put(p []byte, off int64) error {
-	if _, err := w.d.f.WriteAt(p, off); err != nil {
-		return fmt.Errorf("write %s at %d: %w", w.d.path, off, err)
+	if _, err := w.d.dev.File.WriteAt(p, off); err != nil {
+		return fmt.Errorf("write %s at %d: %w", w.d.dev.Path, off, err)
 	}
 	w.mu.Lock()
 	w.written += int64(len(p))

@@ -63,21 +63,21 @@ type zeroMethod struct {
 
 func (d *Disk) zeroMethods() []zeroMethod {
 	punch := zeroMethod{"fallocate punch-hole", func(off, n int64) error {
-		return unix.Fallocate(d.fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
+		return unix.Fallocate(d.dev.Fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
 	}}
-	if !d.block {
+	if !d.dev.Block {
 		return []zeroMethod{punch}
 	}
 	var ms []zeroMethod
 	if d.queueInt("write_zeroes_max_bytes") > 0 {
 		ms = append(ms, punch, zeroMethod{"BLKZEROOUT", func(off, n int64) error {
-			return ioctlRange(d.fd, unix.BLKZEROOUT, off, n)
+			return ioctlRange(d.dev.Fd, unix.BLKZEROOUT, off, n)
 		}})
 	}
 	// discard_zeroes_data only exists (and can be 1) on kernels before 4.12.
 	if d.queueInt("discard_zeroes_data") == 1 {
 		ms = append(ms, zeroMethod{"BLKDISCARD", func(off, n int64) error {
-			return ioctlRange(d.fd, unix.BLKDISCARD, off, n)
+			return ioctlRange(d.dev.Fd, unix.BLKDISCARD, off, n)
 		}})
 	}
 	return ms
@@ -97,11 +97,11 @@ func (d *Disk) queueInt(name string) int64 {
 }
 
 func (d *Disk) zeroWith(ctx context.Context, m zeroMethod) error {
-	for off := int64(0); off < d.size; off += zeroChunk {
+	for off := int64(0); off < d.dev.Size; off += zeroChunk {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		n := min(zeroChunk, d.size-off)
+		n := min(zeroChunk, d.dev.Size-off)
 		start := time.Now()
 		if err := m.fn(off, n); err != nil {
 			return err

@@ -1,7 +1,10 @@
-// Package blockdev reads what the kernel says about a block device and its
-// partitions before anything writes to it: its sysfs entry, holders (md,
-// device-mapper, bcache), read-only flag and mounts in mountinfo. The sysfs
-// root and the mountinfo path are parameters so tests can use fake trees.
+// Package blockdev is the one block-device layer of the packages that write
+// whole devices (image writing, erasure, burn-in): the exclusive O_DIRECT
+// open with its geometry, flushing and ioctls, the partition re-read, and
+// what the kernel says about a device before anything writes to it: its
+// sysfs entry, holders (md, device-mapper, bcache), read-only flag and
+// mounts in mountinfo. The sysfs root and the mountinfo path are parameters
+// so tests can use fake trees.
 package blockdev
 
 import (
