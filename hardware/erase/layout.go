@@ -1,12 +1,14 @@
 package erase
 
 import (
-	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"slices"
+	"strings"
+
+	"github.com/goipa/goipa/internal/ptable"
 )
 
 // layout is what the partition tables on a device describe: the
@@ -25,11 +27,6 @@ type partition struct {
 }
 
 type span struct{ off, n int64 }
-
-const (
-	gptMaxArray = 4 << 20 // bytes; generous, sgdisk allows far fewer entries
-	maxEBRs     = 256     // bounds a looping extended-partition chain
-)
 
 // readLayout reads GPTs (in 512- and 4096-byte units, wherever a header
 // is found: LBA 1, the last LBA, and each header's alternate) and the MBR
@@ -56,34 +53,6 @@ func readFull(r io.ReaderAt, off int64, n int) ([]byte, error) {
 	return b, nil
 }
 
-type gptHeader struct {
-	myLBA, altLBA, entriesLBA uint64
-	numEntries, entrySize     uint32
-}
-
-// parseGPTHeader checks signature, header CRC, self LBA and array bounds.
-func parseGPTHeader(b []byte, lba uint64) (gptHeader, bool) {
-	le := binary.LittleEndian
-	if string(b[:8]) != "EFI PART" {
-		return gptHeader{}, false
-	}
-	hs := le.Uint32(b[12:])
-	if hs < 92 || int(hs) > len(b) {
-		return gptHeader{}, false
-	}
-	h := slices.Clone(b[:hs])
-	clear(h[16:20])
-	if crc32.ChecksumIEEE(h) != le.Uint32(b[16:]) {
-		return gptHeader{}, false
-	}
-	g := gptHeader{myLBA: le.Uint64(b[24:]), altLBA: le.Uint64(b[32:]), entriesLBA: le.Uint64(b[72:]),
-		numEntries: le.Uint32(b[80:]), entrySize: le.Uint32(b[84:])}
-	if g.myLBA != lba || g.entrySize < 128 || uint64(g.numEntries)*uint64(g.entrySize) > gptMaxArray {
-		return gptHeader{}, false
-	}
-	return g, true
-}
-
 func (l *layout) readGPTs(r io.ReaderAt, size, unit int64) error {
 	if size < 3*unit {
 		return nil
@@ -101,14 +70,14 @@ func (l *layout) readGPTs(r io.ReaderAt, size, unit int64) error {
 		if err != nil {
 			return err
 		}
-		g, ok := parseGPTHeader(b, lba)
-		if !ok {
+		g, err := ptable.ParseGPTHeader(b, lba)
+		if err != nil {
 			continue
 		}
-		todo = append(todo, g.altLBA)
-		arrOff, arrLen := int64(g.entriesLBA)*unit, int64(g.numEntries)*int64(g.entrySize)
+		todo = append(todo, g.AltLBA)
+		arrOff, arrLen := int64(g.EntriesLBA)*unit, int64(g.ArrayBytes())
 		l.tables = append(l.tables, span{int64(lba) * unit, unit})
-		if arrOff+arrLen > size || g.entriesLBA == 0 {
+		if arrOff+arrLen > size || g.EntriesLBA == 0 {
 			continue
 		}
 		l.tables = append(l.tables, span{arrOff, arrLen})
@@ -116,33 +85,17 @@ func (l *layout) readGPTs(r io.ReaderAt, size, unit int64) error {
 		if err != nil {
 			return err
 		}
-		for i := range int(g.numEntries) {
-			e := arr[i*int(g.entrySize):]
+		for i := range int(g.NumEntries) {
+			e := arr[i*int(g.EntrySize):]
 			typ := e[:16]
 			first, lastP := binary.LittleEndian.Uint64(e[32:]), binary.LittleEndian.Uint64(e[40:])
-			if isZero(typ) || first > lastP || lastP > last {
+			if [16]byte(typ) == [16]byte{} || first > lastP || lastP > last {
 				continue
 			}
-			l.addPart(partition{start: int64(first) * unit, size: int64(lastP-first+1) * unit, gptType: guidString(typ)}, size)
+			l.addPart(partition{start: int64(first) * unit, size: int64(lastP-first+1) * unit, gptType: strings.ToUpper(ptable.GUIDString(typ))}, size)
 		}
 	}
 	return nil
-}
-
-// guidString formats a GPT GUID (mixed-endian) in upper case, as IPA
-// compares them.
-func guidString(b []byte) string {
-	le := binary.LittleEndian
-	return fmt.Sprintf("%08X-%04X-%04X-%X-%X", le.Uint32(b), le.Uint16(b[4:]), le.Uint16(b[6:]), b[8:10], b[10:16])
-}
-
-func isZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // addPart records a partition, clipped to the device; duplicates (the
@@ -157,91 +110,36 @@ func (l *layout) addPart(p partition, size int64) {
 	}
 }
 
-// mbrEntry is one of the four 16-byte entries at 446.
-type mbrEntry struct {
-	boot, typ   byte
-	start, size int64 // sectors
-}
-
-func mbrEntries(s []byte) [4]mbrEntry {
-	var es [4]mbrEntry
-	for i := range es {
-		e := s[446+16*i:]
-		es[i] = mbrEntry{boot: e[0], typ: e[4],
-			start: int64(binary.LittleEndian.Uint32(e[8:])), size: int64(binary.LittleEndian.Uint32(e[12:]))}
-	}
-	return es
-}
-
-func isExtended(t byte) bool { return t == 0x05 || t == 0x0f || t == 0x85 }
-
-// looksLikeMBR tells a partition table from a filesystem boot sector,
-// which also ends in 55 AA; like blkid, it refuses FAT/NTFS/exFAT boot
-// sectors and entries with a boot flag other than 0x00 or 0x80.
-func looksLikeMBR(s []byte) bool {
-	if s[510] != 0x55 || s[511] != 0xaa {
-		return false
-	}
-	if bytes.HasPrefix(s[3:], []byte("NTFS    ")) || bytes.HasPrefix(s[3:], []byte("EXFAT   ")) ||
-		bytes.HasPrefix(s[54:], []byte("FAT")) || bytes.HasPrefix(s[82:], []byte("FAT32")) {
-		return false
-	}
-	for _, e := range mbrEntries(s) {
-		if e.boot != 0 && e.boot != 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
 func (l *layout) readMBR(r io.ReaderAt, size, unit int64) error {
 	if size < 512 {
 		return nil
 	}
 	s, err := readFull(r, 0, 512)
-	if err != nil || !looksLikeMBR(s) {
+	if err != nil {
 		return err
 	}
-	for _, e := range mbrEntries(s) {
-		if e.typ == 0 || e.typ == 0xee || e.size == 0 {
+	entries, ok := ptable.ParseMBR(s)
+	if !ok {
+		return nil
+	}
+	for _, e := range entries {
+		if e.Empty() || e.Type == 0xee {
 			continue
 		}
-		l.addPart(partition{start: e.start * unit, size: e.size * unit, mbrType: e.typ}, size)
-		if isExtended(e.typ) {
-			if err := l.readEBRs(r, size, unit, e.start); err != nil {
-				return err
-			}
+		l.addPart(partition{start: int64(e.Start) * unit, size: int64(e.Size) * unit, mbrType: e.Type}, size)
+		if !ptable.IsExtended(e.Type) {
+			continue
 		}
-	}
-	return nil
-}
-
-// readEBRs follows the chain of extended boot records: each holds one
-// logical partition (relative to itself) and a link to the next EBR
-// (relative to the extended partition).
-func (l *layout) readEBRs(r io.ReaderAt, size, unit, ext int64) error {
-	ebr := ext
-	for range maxEBRs {
-		off := ebr * unit
-		if off+512 > size {
-			return nil
-		}
-		s, err := readFull(r, off, 512)
-		if err != nil {
+		logical, err := ptable.ReadLogical(r, uint64(e.Start), int(unit), size)
+		if err != nil && !errors.Is(err, ptable.ErrEBRBeyondEnd) {
 			return err
 		}
-		if s[510] != 0x55 || s[511] != 0xaa {
-			return nil
+		for _, lp := range logical {
+			l.tables = append(l.tables, span{int64(lp.EBR) * unit, unit})
+			if !lp.Entry.Empty() {
+				l.addPart(partition{start: int64(lp.Entry.Start) * unit, size: int64(lp.Entry.Size) * unit, mbrType: lp.Entry.Type}, size)
+			}
 		}
-		l.tables = append(l.tables, span{off, unit})
-		es := mbrEntries(s)
-		if es[0].typ != 0 && es[0].size != 0 {
-			l.addPart(partition{start: (ebr + es[0].start) * unit, size: es[0].size * unit, mbrType: es[0].typ}, size)
-		}
-		if !isExtended(es[1].typ) || es[1].start == 0 {
-			return nil
-		}
-		ebr = ext + es[1].start
 	}
 	return nil
 }

@@ -286,11 +286,3 @@ func TestWipePlanCoversSignatures(t *testing.T) {
 		}
 	}
 }
-
-func TestGUIDString(t *testing.T) {
-	t.Parallel()
-	b := []byte{0x2a, 0xe0, 0x31, 0xaa, 0x0f, 0x40, 0xdb, 0x11, 0x95, 0x90, 0x00, 0x0c, 0x29, 0x11, 0xd1, 0xb8}
-	if got := guidString(b); got != "AA31E02A-400F-11DB-9590-000C2911D1B8" {
-		t.Errorf("guidString = %s", got)
-	}
-}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/goipa/goipa/internal/ptable"
 )
 
 const (
@@ -163,7 +165,7 @@ func (d *Disk) addConfigDrivePartition(t *Table, need int) (*Partition, error) {
 		if err != nil {
 			return nil, err
 		}
-		first, last, err := place(g.firstUsable, g.lastUsable)
+		first, last, err := place(g.FirstUsable, g.LastUsable)
 		if err != nil {
 			return nil, err
 		}
@@ -175,10 +177,10 @@ func (d *Disk) addConfigDrivePartition(t *Table, need int) (*Partition, error) {
 		if err != nil {
 			return nil, err
 		}
-		entries, _ := parseMBR(sector)
+		entries, _ := ptable.ParseMBR(sector)
 		slot := -1
 		for i, e := range entries {
-			if e.empty() {
+			if e.Empty() {
 				slot = i
 				break
 			}
@@ -188,12 +190,12 @@ func (d *Disk) addConfigDrivePartition(t *Table, need int) (*Partition, error) {
 		}
 		// MBR addresses 2^32 sectors (2 TiB with 512-byte sectors); on
 		// larger disks the partition goes just below that limit.
-		end := min(d.lastLBA(), maxMBRSectors-1)
+		end := min(d.lastLBA(), ptable.MaxMBRSectors-1)
 		first, last, err := place(1, end)
 		if err != nil {
 			return nil, err
 		}
-		putMBREntry(sector, slot, mbrEntry{typ: typeFAT32LBA, start: uint32(first), size: uint32(last - first + 1)})
+		ptable.PutMBREntry(sector, slot, ptable.MBREntry{Type: typeFAT32LBA, Start: uint32(first), Size: uint32(last - first + 1)})
 		if err := d.writeAt(sector, 0); err != nil {
 			return nil, err
 		}

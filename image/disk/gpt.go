@@ -3,115 +3,37 @@ package disk
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash/crc32"
-	"strings"
 
+	"github.com/goipa/goipa/internal/ptable"
 	"github.com/goipa/goipa/internal/utf16le"
 )
 
 // GPT header fields (UEFI spec 2.10 §5.3.2); all little-endian.
 const (
-	gptSignature   = "EFI PART"
-	gptHeaderSize  = 92
-	gptMaxEntries  = 1 << 20 // bytes; sgdisk's own sanity limit is far lower
-	gptNameOff     = 56
-	gptNameBytes   = 72
-	gptTypeESP     = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
-	gptTypeLinux   = "0fc63daf-8483-4772-8e79-3d69d8477de4"
-	gptEntryMinLen = 128
+	gptTypeESP   = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
+	gptTypeLinux = "0fc63daf-8483-4772-8e79-3d69d8477de4"
 )
 
-var errBadGPT = errors.New("invalid GPT header")
-
-// gpt is a parsed GPT: the header sector as read (reserved bytes kept) and
-// the raw partition entry array.
-type gpt struct {
-	hdr         []byte // one logical sector
-	myLBA       uint64
-	altLBA      uint64
-	firstUsable uint64
-	lastUsable  uint64
-	entriesLBA  uint64
-	numEntries  uint32
-	entrySize   uint32
-	entries     []byte // numEntries*entrySize bytes
-}
-
-// parseGPTHeader validates a header read from sector lba.
-func parseGPTHeader(sector []byte, lba uint64) (*gpt, error) {
-	if string(sector[:8]) != gptSignature {
-		return nil, fmt.Errorf("%w at LBA %d: no signature", errBadGPT, lba)
-	}
-	le := binary.LittleEndian
-	size := le.Uint32(sector[12:])
-	if size < gptHeaderSize || int(size) > len(sector) {
-		return nil, fmt.Errorf("%w at LBA %d: header size %d", errBadGPT, lba, size)
-	}
-	h := append([]byte(nil), sector...)
-	want := le.Uint32(h[16:])
-	clear(h[16:20])
-	if crc32.ChecksumIEEE(h[:size]) != want {
-		return nil, fmt.Errorf("%w at LBA %d: header CRC mismatch", errBadGPT, lba)
-	}
-	g := &gpt{
-		hdr: h, myLBA: le.Uint64(h[24:]), altLBA: le.Uint64(h[32:]),
-		firstUsable: le.Uint64(h[40:]), lastUsable: le.Uint64(h[48:]),
-		entriesLBA: le.Uint64(h[72:]), numEntries: le.Uint32(h[80:]), entrySize: le.Uint32(h[84:]),
-	}
-	if g.myLBA != lba {
-		return nil, fmt.Errorf("%w at LBA %d: header claims LBA %d", errBadGPT, lba, g.myLBA)
-	}
-	if g.entrySize < gptEntryMinLen || g.entrySize%8 != 0 || uint64(g.numEntries)*uint64(g.entrySize) > gptMaxEntries {
-		return nil, fmt.Errorf("%w at LBA %d: %d entries of %d bytes", errBadGPT, lba, g.numEntries, g.entrySize)
-	}
-	return g, nil
-}
-
-func (g *gpt) arrayBytes() int { return int(g.numEntries) * int(g.entrySize) }
-
-func (g *gpt) diskGUID() string { return guidString(g.hdr[56:72]) }
-
-func (g *gpt) entry(i int) []byte {
-	return g.entries[i*int(g.entrySize) : (i+1)*int(g.entrySize)]
-}
-
 // readGPTAt reads and validates the header at lba and its entry array.
-func (d *Disk) readGPTAt(lba uint64) (*gpt, error) {
-	ss := int64(d.dev.LSS)
-	if int64(lba+1)*ss > d.dev.Size {
-		return nil, fmt.Errorf("%w: LBA %d beyond the end of the disk", errBadGPT, lba)
-	}
-	sector, err := d.readAt(int64(lba)*ss, d.dev.LSS)
-	if err != nil {
-		return nil, err
-	}
-	g, err := parseGPTHeader(sector, lba)
-	if err != nil {
-		return nil, err
-	}
-	n := alignUp(g.arrayBytes(), d.dev.LSS)
-	if int64(g.entriesLBA)*ss+int64(n) > d.dev.Size {
-		return nil, fmt.Errorf("%w at LBA %d: entry array beyond the end of the disk", errBadGPT, lba)
-	}
-	arr, err := d.readAt(int64(g.entriesLBA)*ss, n)
-	if err != nil {
-		return nil, err
-	}
-	g.entries = arr[:g.arrayBytes()]
-	if crc32.ChecksumIEEE(g.entries) != binary.LittleEndian.Uint32(g.hdr[88:]) {
-		return nil, fmt.Errorf("%w at LBA %d: partition entry CRC mismatch", errBadGPT, lba)
-	}
-	return g, nil
+func (d *Disk) readGPTAt(lba uint64) (*ptable.GPT, error) {
+	return ptable.ReadGPT(sectorReader{d}, lba, d.dev.LSS, d.dev.Size)
+}
+
+// sectorReader reads a Disk through its aligned buffers.
+type sectorReader struct{ d *Disk }
+
+func (r sectorReader) ReadAt(p []byte, off int64) (int, error) {
+	b, err := r.d.readAt(off, len(p))
+	return copy(p, b), err
 }
 
 func (d *Disk) lastLBA() uint64 { return uint64(d.dev.Size/int64(d.dev.LSS)) - 1 }
 
 // readGPT returns the primary GPT, else the backup at the last LBA. primaryOK
 // tells which one was found.
-func (d *Disk) readGPT() (g *gpt, primaryOK bool, err error) {
+func (d *Disk) readGPT() (g *ptable.GPT, primaryOK bool, err error) {
 	g, perr := d.readGPTAt(1)
 	if perr == nil {
 		return g, true, nil
@@ -133,10 +55,10 @@ func (d *Disk) FixGPT() error {
 	if err != nil {
 		return err
 	}
-	entries, isMBR := parseMBR(sector0)
+	entries, isMBR := ptable.ParseMBR(sector0)
 	protective := false
 	for _, e := range entries {
-		protective = protective || (isMBR && e.typ == typeProtective)
+		protective = protective || (isMBR && e.Type == typeProtective)
 	}
 	g, primaryOK, err := d.readGPT()
 	if err != nil {
@@ -150,12 +72,12 @@ func (d *Disk) FixGPT() error {
 		return fmt.Errorf("protective MBR but no usable GPT: %w", err)
 	}
 	last := d.lastLBA()
-	if primaryOK && g.altLBA == last {
+	if primaryOK && g.AltLBA == last {
 		if _, err := d.readGPTAt(last); err == nil {
 			return nil
 		}
 	}
-	oldAlt := g.altLBA
+	oldAlt := g.AltLBA
 	if err := d.writeGPT(g); err != nil {
 		return err
 	}
@@ -173,7 +95,7 @@ func (d *Disk) checkSectorSize() error {
 		return nil
 	}
 	b, err := d.readAt(0, d.dev.LSS)
-	if err == nil && string(b[512:520]) == gptSignature {
+	if err == nil && string(b[512:520]) == "EFI PART" {
 		return fmt.Errorf("%w: GPT at byte 512 (512-byte sectors), disk has %d-byte sectors", ErrSectorSizeMismatch, d.dev.LSS)
 	}
 	return nil
@@ -195,35 +117,34 @@ func (d *Disk) wipeStaleBackup(lba uint64) {
 
 // writeGPT writes g as primary (LBA 1) and backup (last LBA) with the entry
 // arrays placed for this disk, after checking every partition still fits.
-func (d *Disk) writeGPT(g *gpt) error {
+func (d *Disk) writeGPT(g *ptable.GPT) error {
 	ss := int64(d.dev.LSS)
 	last := d.lastLBA()
-	arraySectors := uint64(alignUp(g.arrayBytes(), d.dev.LSS)) / uint64(ss)
-	primaryEntries := g.entriesLBA
-	if g.myLBA != 1 {
+	arraySectors := uint64(alignUp(g.ArrayBytes(), d.dev.LSS)) / uint64(ss)
+	primaryEntries := g.EntriesLBA
+	if g.MyLBA != 1 {
 		primaryEntries = 2 // rebuilding from the backup: the standard place
 	}
 	lastUsable := last - arraySectors - 1
-	if g.firstUsable < primaryEntries+arraySectors || g.firstUsable > lastUsable {
-		return fmt.Errorf("%w: first usable LBA %d", errBadGPT, g.firstUsable)
+	if g.FirstUsable < primaryEntries+arraySectors || g.FirstUsable > lastUsable {
+		return fmt.Errorf("%w: first usable LBA %d", ptable.ErrBadGPT, g.FirstUsable)
 	}
-	for i := range int(g.numEntries) {
-		e := g.entry(i)
-		if isZeroBytes(e[:16]) {
+	for i := range int(g.NumEntries) {
+		if !g.Used(i) {
 			continue
 		}
-		first, end := binary.LittleEndian.Uint64(e[32:]), binary.LittleEndian.Uint64(e[40:])
-		if first < g.firstUsable || end > lastUsable || end < first {
+		first, end := g.Extent(i)
+		if first < g.FirstUsable || end > lastUsable || end < first {
 			return fmt.Errorf("%w: partition %d (LBA %d-%d) outside the usable area %d-%d",
-				ErrTooSmall, i+1, first, end, g.firstUsable, lastUsable)
+				ErrTooSmall, i+1, first, end, g.FirstUsable, lastUsable)
 		}
 	}
 	arr := make([]byte, arraySectors*uint64(ss))
-	copy(arr, g.entries)
-	crc := crc32.ChecksumIEEE(g.entries)
+	copy(arr, g.Entries)
+	crc := crc32.ChecksumIEEE(g.Entries)
 
 	header := func(my, alt, entriesLBA uint64) []byte {
-		h := append([]byte(nil), g.hdr...)
+		h := append([]byte(nil), g.Header...)
 		le := binary.LittleEndian
 		le.PutUint64(h[24:], my)
 		le.PutUint64(h[32:], alt)
@@ -249,8 +170,8 @@ func (d *Disk) writeGPT(g *gpt) error {
 			return err
 		}
 	}
-	g.myLBA, g.altLBA, g.lastUsable, g.entriesLBA = 1, last, lastUsable, primaryEntries
-	g.hdr = header(1, last, primaryEntries)
+	g.MyLBA, g.AltLBA, g.LastUsable, g.EntriesLBA = 1, last, lastUsable, primaryEntries
+	g.Header = header(1, last, primaryEntries)
 	return d.fixProtectiveMBR()
 }
 
@@ -262,15 +183,15 @@ func (d *Disk) fixProtectiveMBR() error {
 	if err != nil {
 		return err
 	}
-	entries, ok := parseMBR(sector)
+	entries, ok := ptable.ParseMBR(sector)
 	if !ok {
 		return nil
 	}
 	idx := -1
 	for i, e := range entries {
 		switch {
-		case e.empty():
-		case e.typ == typeProtective && e.start == 1 && idx < 0:
+		case e.Empty():
+		case e.Type == typeProtective && e.Start == 1 && idx < 0:
 			idx = i
 		default:
 			return nil
@@ -279,32 +200,32 @@ func (d *Disk) fixProtectiveMBR() error {
 	if idx < 0 {
 		return nil
 	}
-	want := uint32(min(d.lastLBA(), maxMBRSectors-1))
-	if entries[idx].size == want {
+	want := uint32(min(d.lastLBA(), ptable.MaxMBRSectors-1))
+	if entries[idx].Size == want {
 		return nil
 	}
-	entries[idx].size = want
-	putMBREntry(sector, idx, entries[idx])
+	entries[idx].Size = want
+	ptable.PutMBREntry(sector, idx, entries[idx])
 	return d.writeAt(sector, 0)
 }
 
-func (g *gpt) partitions(d *Disk) []Partition {
+func (d *Disk) gptPartitions(g *ptable.GPT) []Partition {
 	ss := int64(d.dev.LSS)
 	var parts []Partition
-	for i := range int(g.numEntries) {
-		e := g.entry(i)
-		if isZeroBytes(e[:16]) {
+	for i := range int(g.NumEntries) {
+		if !g.Used(i) {
 			continue
 		}
-		typ := guidString(e[:16])
-		first, last := binary.LittleEndian.Uint64(e[32:]), binary.LittleEndian.Uint64(e[40:])
+		e := g.Entry(i)
+		typ := ptable.GUIDString(e[:16])
+		first, last := g.Extent(i)
 		parts = append(parts, Partition{
 			Number:   i + 1,
 			Start:    int64(first) * ss,
 			Size:     int64(last-first+1) * ss,
 			Type:     typ,
-			PartUUID: guidString(e[16:32]),
-			Name:     utf16le.Decode(e[gptNameOff : gptNameOff+gptNameBytes]),
+			PartUUID: ptable.GUIDString(e[16:32]),
+			Name:     utf16le.Decode(e[ptable.NameOff : ptable.NameOff+ptable.NameBytes]),
 			ESP:      typ == gptTypeESP,
 			Device:   d.partitionDevice(i + 1),
 		})
@@ -313,20 +234,20 @@ func (g *gpt) partitions(d *Disk) []Partition {
 }
 
 // addGPTPartition fills the first free entry and rewrites both GPT copies.
-func (d *Disk) addGPTPartition(g *gpt, first, last uint64, typ, name string) (int, error) {
+func (d *Disk) addGPTPartition(g *ptable.GPT, first, last uint64, typ, name string) (int, error) {
 	slot := -1
-	for i := range int(g.numEntries) {
-		if isZeroBytes(g.entry(i)[:16]) {
+	for i := range int(g.NumEntries) {
+		if !g.Used(i) {
 			slot = i
 			break
 		}
 	}
 	if slot < 0 {
-		return 0, fmt.Errorf("%w: all %d GPT entries in use", ErrNoPartitionSlot, g.numEntries)
+		return 0, fmt.Errorf("%w: all %d GPT entries in use", ErrNoPartitionSlot, g.NumEntries)
 	}
-	e := g.entry(slot)
+	e := g.Entry(slot)
 	clear(e)
-	copy(e[:16], guidBytes(typ))
+	copy(e[:16], ptable.GUIDBytes(typ))
 	if _, err := rand.Read(e[16:32]); err != nil {
 		return 0, err
 	}
@@ -334,38 +255,9 @@ func (d *Disk) addGPTPartition(g *gpt, first, last uint64, typ, name string) (in
 	e[16+8] = e[16+8]&0x3f | 0x80 // RFC 4122 variant
 	binary.LittleEndian.PutUint64(e[32:], first)
 	binary.LittleEndian.PutUint64(e[40:], last)
-	copy(e[gptNameOff:gptNameOff+gptNameBytes], utf16le.Encode(name))
+	copy(e[ptable.NameOff:ptable.NameOff+ptable.NameBytes], utf16le.Encode(name))
 	if err := d.writeGPT(g); err != nil {
 		return 0, err
 	}
 	return slot + 1, nil
-}
-
-// guidString formats GPT's mixed-endian GUID the way blkid prints it.
-func guidString(b []byte) string {
-	le := binary.LittleEndian
-	return fmt.Sprintf("%08x-%04x-%04x-%x-%x", le.Uint32(b), le.Uint16(b[4:]), le.Uint16(b[6:]), b[8:10], b[10:16])
-}
-
-func guidBytes(s string) []byte {
-	raw, err := hex.DecodeString(strings.ReplaceAll(s, "-", ""))
-	if err != nil || len(raw) != 16 {
-		panic("bad GUID constant " + s)
-	}
-	b := make([]byte, 16)
-	le, be := binary.LittleEndian, binary.BigEndian
-	le.PutUint32(b, be.Uint32(raw))
-	le.PutUint16(b[4:], be.Uint16(raw[4:]))
-	le.PutUint16(b[6:], be.Uint16(raw[6:]))
-	copy(b[8:], raw[8:])
-	return b
-}
-
-func isZeroBytes(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+
+	"github.com/goipa/goipa/internal/ptable"
 )
 
 // Table is the disk's partition table as found on disk.
@@ -39,8 +41,8 @@ func (d *Disk) Partitions() (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	sig := binary.LittleEndian.Uint32(sector0[mbrSigOff:])
-	entries, ok := parseMBR(sector0)
+	sig := binary.LittleEndian.Uint32(sector0[ptable.MBRSigOff:])
+	entries, ok := ptable.ParseMBR(sector0)
 	if !ok {
 		if err := d.checkSectorSize(); err != nil {
 			return nil, err
@@ -48,7 +50,7 @@ func (d *Disk) Partitions() (*Table, error) {
 		return nil, fmt.Errorf("%s: %w", d.dev.Path, ErrNoPartitionTable)
 	}
 	for _, e := range entries {
-		if e.typ != typeProtective {
+		if e.Type != typeProtective {
 			continue
 		}
 		g, _, err := d.readGPT()
@@ -58,7 +60,7 @@ func (d *Disk) Partitions() (*Table, error) {
 			}
 			return nil, fmt.Errorf("%s: %w: %w", d.dev.Path, ErrNoPartitionTable, err)
 		}
-		return &Table{Type: "gpt", ID: g.diskGUID(), DiskSignature: sig, Partitions: g.partitions(d)}, nil
+		return &Table{Type: "gpt", ID: g.DiskGUID(), DiskSignature: sig, Partitions: d.gptPartitions(g)}, nil
 	}
 	parts, err := d.mbrPartitions(entries, sig)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/goipa/goipa/internal/ptable"
 )
 
 // UUIDs is what standby.get_partition_uuids reports for a whole-disk image.
@@ -27,7 +29,7 @@ func (d *Disk) PartitionUUIDs() (*UUIDs, error) {
 		if rerr != nil {
 			return nil, rerr
 		}
-		return &UUIDs{Root: fmt.Sprintf("0x%08x", binary.LittleEndian.Uint32(sector0[mbrSigOff:])), Partitions: map[string]string{}}, nil
+		return &UUIDs{Root: fmt.Sprintf("0x%08x", binary.LittleEndian.Uint32(sector0[ptable.MBRSigOff:])), Partitions: map[string]string{}}, nil
 	}
 	if err != nil {
 		return nil, err
