@@ -1,12 +1,14 @@
 package uefi
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 
-	"github.com/diskfs/go-diskfs/partition/gpt"
-	"github.com/diskfs/go-diskfs/partition/mbr"
 	"golang.org/x/sys/unix"
+
+	"github.com/goipa/goipa/internal/blockdev"
+	"github.com/goipa/goipa/internal/ptable"
 )
 
 // HardDrive reads partition number from the partition table of disk (a
@@ -19,36 +21,62 @@ func HardDrive(disk string, number int) (Node, error) {
 		return Node{}, err
 	}
 	defer f.Close()
-	lss := 512
-	if st, err := f.Stat(); err == nil && st.Mode()&os.ModeDevice != 0 {
+	st, err := f.Stat()
+	if err != nil {
+		return Node{}, err
+	}
+	lss, size := 512, st.Size()
+	if st.Mode()&os.ModeDevice != 0 {
 		// The firmware counts in logical blocks, e.g. 4096 on a 4Kn disk.
 		if lss, err = unix.IoctlGetInt(int(f.Fd()), unix.BLKSSZGET); err != nil {
 			return Node{}, fmt.Errorf("%s: BLKSSZGET: %w", disk, err)
 		}
+		var n uint64
+		if err := blockdev.IoctlPtr(int(f.Fd()), unix.BLKGETSIZE64, &n); err != nil {
+			return Node{}, fmt.Errorf("%s: BLKGETSIZE64: %w", disk, err)
+		}
+		size = int64(n)
 	}
-	if t, gerr := gpt.Read(f, lss, lss); gerr == nil {
-		for _, p := range t.Partitions {
-			if p.Index != number || p.Type == gpt.Unused {
-				continue
-			}
-			g, err := ParseGUID(p.GUID)
-			if err != nil {
-				return Node{}, fmt.Errorf("%s partition %d: %w", disk, number, err)
-			}
-			return GPTHardDrive(uint32(number), p.Start, p.End-p.Start+1, g), nil
+	g, gerr := ptable.ReadGPT(f, 1, lss, size)
+	if gerr != nil {
+		g, gerr = ptable.ReadGPT(f, uint64(size/int64(lss))-1, lss, size)
+	}
+	if gerr == nil {
+		if number < 1 || number > int(g.NumEntries) || !g.Used(number-1) {
+			return Node{}, fmt.Errorf("%s has no partition %d", disk, number)
 		}
-	} else if t, err := mbr.Read(f, lss, lss); err == nil {
-		var sig uint32
-		if _, err := fmt.Sscanf(t.UUID(), "%x", &sig); err != nil {
-			return Node{}, fmt.Errorf("%s: MBR signature %q: %w", disk, t.UUID(), err)
+		first, last := g.Extent(number - 1)
+		id, err := ParseGUID(ptable.GUIDString(g.Entry(number - 1)[16:32]))
+		if err != nil {
+			return Node{}, fmt.Errorf("%s partition %d: %w", disk, number, err)
 		}
-		for _, p := range t.Partitions {
-			if p.Index == number && p.Type != mbr.Empty && p.Size > 0 {
-				return MBRHardDrive(uint32(number), uint64(p.Start), uint64(p.Size), sig), nil
-			}
+		return GPTHardDrive(uint32(number), first, last-first+1, id), nil
+	}
+	sector := make([]byte, lss)
+	if _, err := f.ReadAt(sector, 0); err != nil {
+		return Node{}, err
+	}
+	entries, ok := ptable.ParseMBR(sector)
+	if !ok {
+		return Node{}, fmt.Errorf("%s: no partition table (GPT: %v; no MBR)", disk, gerr)
+	}
+	sig := binary.LittleEndian.Uint32(sector[ptable.MBRSigOff:])
+	if number >= 1 && number <= 4 && !entries[number-1].Empty() {
+		e := entries[number-1]
+		return MBRHardDrive(uint32(number), uint64(e.Start), uint64(e.Size), sig), nil
+	}
+	for _, e := range entries {
+		if number < 5 || !ptable.IsExtended(e.Type) {
+			continue
 		}
-	} else {
-		return Node{}, fmt.Errorf("%s: no partition table (GPT: %v; MBR: %v)", disk, gerr, err)
+		logical, err := ptable.ReadLogical(f, uint64(e.Start), lss, size)
+		if err != nil {
+			return Node{}, fmt.Errorf("%s: %w", disk, err)
+		}
+		if i := number - 5; i < len(logical) && !logical[i].Entry.Empty() {
+			l := logical[i].Entry
+			return MBRHardDrive(uint32(number), uint64(l.Start), uint64(l.Size), sig), nil
+		}
 	}
 	return Node{}, fmt.Errorf("%s has no partition %d", disk, number)
 }
