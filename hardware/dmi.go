@@ -62,29 +62,41 @@ func SMBIOS(r Root) (*smbios.Info, error) {
 // empty shape, as IPA gets from dmidecode's "No SMBIOS nor DMI entry point
 // found" (which exits 0).
 func DMIDecode(r Root) (DMI, error) {
-	d := DMI{BIOS: DMIFields{}, CPU: []DMIFields{}, Memory: DMIFields{"devices": []DMIFields{}},
-		System: DMIFields{}, Baseboard: DMIFields{}, Chassis: DMIFields{}}
 	info, err := SMBIOS(r)
 	if errors.Is(err, ErrNoSMBIOS) {
 		r.log().Warn("dmi-decode: " + err.Error())
-		return d, nil
+		return emptyDMI(), nil
 	}
 	if err != nil {
-		return d, err
+		return emptyDMI(), err
 	}
+	var blocks []dmiBlock
+	for _, t := range info.Tables {
+		if text, ok := dmiText(t); ok {
+			blocks = append(blocks, dmiBlock{t.Type, text})
+		}
+	}
+	return decodeDMI(blocks), nil
+}
+
+// dmiBlock is one structure as dmidecode prints it.
+type dmiBlock struct {
+	typ  smbios.TableType
+	text string
+}
+
+// decodeDMI arranges the blocks as IPA's parse_dmi does.
+func decodeDMI(blocks []dmiBlock) DMI {
+	d := emptyDMI()
 	var arrays, devices []DMIFields
 	first := func(f DMIFields, dst *DMIFields) {
 		if len(*dst) == 0 {
 			*dst = f
 		}
 	}
-	for _, t := range info.Tables {
-		text, ok := dmiText(t)
-		if !ok {
-			continue
-		}
-		f := parseDMIBlock(text)
-		switch t.Type {
+	for _, b := range blocks {
+		f := parseDMIBlock(b.text)
+		switch b.typ {
 		case smbios.TableTypeBIOSInfo:
 			d.BIOS = f // IPA keeps the last one
 		case smbios.TableTypeSystemInfo:
@@ -116,7 +128,12 @@ func DMIDecode(r Root) (DMI, error) {
 		devices = []DMIFields{}
 	}
 	d.Memory["devices"] = devices
-	return d, nil
+	return d
+}
+
+func emptyDMI() DMI {
+	return DMI{BIOS: DMIFields{}, CPU: []DMIFields{}, Memory: DMIFields{"devices": []DMIFields{}},
+		System: DMIFields{}, Baseboard: DMIFields{}, Chassis: DMIFields{}}
 }
 
 // tablePhysicalMemoryArray is SMBIOS type 16, which u-root does not parse.
@@ -134,7 +151,16 @@ func dmiText(t *smbios.Table) (string, bool) {
 		if err != nil {
 			return "", false
 		}
-		return s.String(), true
+		text := s.String()
+		// dmidecode stops after Type Detail for an empty slot.
+		if size, _ := t.GetWordAt(0x0c); t.Type == smbios.TableTypeMemoryDevice && size == 0 {
+			if i := strings.Index(text, "Type Detail:"); i >= 0 {
+				if j := strings.IndexByte(text[i:], '\n'); j >= 0 {
+					text = text[:i+j]
+				}
+			}
+		}
+		return text, true
 	}
 	return "", false
 }

@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -170,4 +174,58 @@ func TestDMIDecodeWithoutSMBIOS(t *testing.T) {
 	if want := `{"bios":{},"cpu":[],"memory":{"devices":[]},"system":{},"baseboard":{},"chassis":{}}`; string(b) != want {
 		t.Errorf("dmi = %s, want %s", b, want)
 	}
+}
+
+// TestDMIDecodeMatchesDmidecode feeds the same tables to dmidecode
+// (--from-dump) and arranges its text as IPA does: goipa's rendering must
+// give the same dict.
+func TestDMIDecodeMatchesDmidecode(t *testing.T) {
+	if _, err := exec.LookPath("dmidecode"); err != nil {
+		t.Skip("dmidecode is not installed")
+	}
+	entry, table := serverSMBIOS(t)
+	dump := filepath.Join(t.TempDir(), "dmi.bin")
+	if err := os.WriteFile(dump, dmidecodeDump(entry, table), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var blocks []dmiBlock
+	for _, types := range [][]string{{"bios", "processor", "memory"}, {"system", "baseboard", "chassis"}} {
+		args := []string{"--from-dump", dump}
+		for _, typ := range types {
+			args = append(args, "-t", typ)
+		}
+		out, err := exec.Command("dmidecode", args...).Output()
+		if err != nil {
+			t.Fatalf("dmidecode %v: %v", args, err)
+		}
+		for _, b := range strings.Split(string(out), "\n\n") {
+			var typ smbios.TableType
+			if _, err := fmt.Sscanf(b, "Handle 0x%x, DMI type %d,", new(int), &typ); err == nil {
+				blocks = append(blocks, dmiBlock{typ, b})
+			}
+		}
+	}
+	want, got := decodeDMI(blocks), serverDMI(t)
+	if !reflect.DeepEqual(got, want) {
+		g, _ := json.MarshalIndent(got, "", " ")
+		w, _ := json.MarshalIndent(want, "", " ")
+		t.Errorf("DMIDecode =\n%s\ndmidecode gives\n%s", g, w)
+	}
+}
+
+// dmidecodeDump lays the tables out as dmidecode --dump-bin does: the
+// SMBIOS 3 entry point at 0, pointing at the table at 0x20.
+func dmidecodeDump(entry, table string) []byte {
+	e := []byte(entry)
+	binary.LittleEndian.PutUint32(e[0x0c:], uint32(len(table)))
+	binary.LittleEndian.PutUint64(e[0x10:], 0x20)
+	e[5] = 0
+	var sum byte
+	for _, b := range e[:e[6]] {
+		sum += b
+	}
+	e[5] = -sum
+	dump := make([]byte, 0x20, 0x20+len(table))
+	copy(dump, e)
+	return append(dump, table...)
 }
