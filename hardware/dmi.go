@@ -72,7 +72,11 @@ func DMIDecode(r Root) (DMI, error) {
 	}
 	var blocks []dmiBlock
 	for _, t := range info.Tables {
-		if text, ok := dmiText(t); ok {
+		text, err := dmiText(t)
+		if err != nil {
+			r.log().Warn("dmi-decode: skipping a malformed structure", "type", t.Type, "handle", t.Handle, "error", err)
+		}
+		if text != "" {
 			blocks = append(blocks, dmiBlock{t.Type, text})
 		}
 	}
@@ -139,30 +143,31 @@ func emptyDMI() DMI {
 // tablePhysicalMemoryArray is SMBIOS type 16, which u-root does not parse.
 const tablePhysicalMemoryArray smbios.TableType = 16
 
-// dmiText renders a table as dmidecode prints it, for the types the
-// collector reports; u-root's formatters follow dmidecode's.
-func dmiText(t *smbios.Table) (string, bool) {
+// dmiText renders a table as dmidecode prints it, or "" for the types the
+// collector does not report; u-root's formatters follow dmidecode's.
+func dmiText(t *smbios.Table) (string, error) {
 	switch t.Type {
 	case tablePhysicalMemoryArray:
-		return memoryArrayText(t), true
+		return memoryArrayText(t), nil
 	case smbios.TableTypeBIOSInfo, smbios.TableTypeSystemInfo, smbios.TableTypeBaseboardInfo,
 		smbios.TableTypeChassisInfo, smbios.TableTypeProcessorInfo, smbios.TableTypeMemoryDevice:
-		s, err := smbios.ParseTypedTable(t)
-		if err != nil {
-			return "", false
-		}
-		text := s.String()
-		// dmidecode stops after Type Detail for an empty slot.
-		if size, _ := t.GetWordAt(0x0c); t.Type == smbios.TableTypeMemoryDevice && size == 0 {
-			if i := strings.Index(text, "Type Detail:"); i >= 0 {
-				if j := strings.IndexByte(text[i:], '\n'); j >= 0 {
-					text = text[:i+j]
-				}
+	default:
+		return "", nil
+	}
+	s, err := smbios.ParseTypedTable(t)
+	if err != nil {
+		return "", err
+	}
+	text := s.String()
+	// dmidecode stops after Type Detail for an empty slot.
+	if size, _ := t.GetWordAt(0x0c); t.Type == smbios.TableTypeMemoryDevice && size == 0 {
+		if i := strings.Index(text, "Type Detail:"); i >= 0 {
+			if j := strings.IndexByte(text[i:], '\n'); j >= 0 {
+				text = text[:i+j]
 			}
 		}
-		return text, true
 	}
-	return "", false
+	return text, nil
 }
 
 // parseDMIBlock reads one dmidecode block the way IPA's

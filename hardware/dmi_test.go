@@ -229,3 +229,22 @@ func dmidecodeDump(entry, table string) []byte {
 	copy(dump, e)
 	return append(dump, table...)
 }
+
+// A structure u-root cannot parse is left out; the others are reported.
+func TestDMIDecodeSkipsMalformed(t *testing.T) {
+	e, err := (&smbios.Entry64{Anchor: [5]byte{'_', 'S', 'M', '3', '_'}, Length: 0x18, SMBIOSMajorVersion: 3}).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := cat(
+		smbiosStruct(4, 0x0400, []byte{1, 3, 0xb3}, "CPU1"), // shorter than any processor structure
+		smbiosStruct(0, 0x0000, cat([]byte{1, 2, 0, 0, 3, 0}, le(uint64(0)), []byte{0, 0}), "V", "1.0", "01/01/2024"),
+		[]byte{127, 4, 0xff, 0xfe, 0, 0},
+	)
+	tr := newTree(t)
+	tr.set("firmware/dmi/tables", map[string]string{"smbios_entry_point": string(e), "DMI": string(table)})
+	d, err := DMIDecode(Root{Sys: tr.root})
+	if err != nil || len(d.CPU) != 0 || d.BIOS["Version"] != "1.0" {
+		t.Errorf("DMIDecode = %+v, %v; want the BIOS only", d, err)
+	}
+}
