@@ -203,17 +203,3 @@ func kernelFacts(r Root) []HWFact {
 	h.addString("kernel", "cmdline", cmdline)
 	return h.facts
 }
-
-// ipmiFacts are the BMC's LAN address and MAC, as "ipmitool lan print"
-// names them.
-func ipmiFacts(r Root) []HWFact {
-	v4, _, mac := BMC(r)
-	h := &hwFacts{category: "ipmi"}
-	if v4 != nil {
-		h.add("lan", "ip-address", *v4)
-	}
-	if mac != nil {
-		h.add("lan", "mac-address", *mac)
-	}
-	return h.facts
-}

@@ -174,3 +174,24 @@ func TestMemoryFacts(t *testing.T) {
 		t.Errorf("memory facts =\n%v\nwant\n%v", got, want)
 	}
 }
+
+func TestLANFacts(t *testing.T) {
+	lan := fakeLAN{
+		{2, lanIPAddress}: {0, 0x11, 10, 0, 0, 5}, {2, lanIPSource}: {0, 0x11, 0x02},
+		{2, lanSubnetMask}: {0, 0x11, 255, 255, 255, 0}, {2, lanMACAddress}: {0, 0x11, 0x3c, 0xfd, 0xfe, 1, 2, 3},
+		{2, lanDefaultGateway}: {0, 0x11, 10, 0, 0, 1},
+	}
+	want := []HWFact{
+		{"ipmi", "lan", "ip-address-source", "DHCP Address"},
+		{"ipmi", "lan", "ip-address", "10.0.0.5"},
+		{"ipmi", "lan", "subnet-mask", "255.255.255.0"},
+		{"ipmi", "lan", "mac-address", "3c:fd:fe:01:02:03"},
+		{"ipmi", "lan", "default-gateway-ip", "10.0.0.1"},
+	}
+	if got := lanFacts(lan); !reflect.DeepEqual(got, want) {
+		t.Errorf("lanFacts =\n%v\nwant\n%v", got, want)
+	}
+	if got := lanFacts(fakeLAN{}); got != nil {
+		t.Errorf("without a LAN channel: %v", got)
+	}
+}
