@@ -37,8 +37,8 @@ $(APT_STAMP):
 	touch $@
 
 # Tools the disk, image and RAID tests check their work with (and qemu-img,
-# the oracle for qcow2).
-DEPS_TEST := qemu-utils gdisk fdisk dosfstools mtools genisoimage e2fsprogs util-linux mdadm
+# the oracle for qcow2; dmidecode, the oracle for the dmi-decode collector).
+DEPS_TEST := qemu-utils gdisk fdisk dosfstools mtools genisoimage e2fsprogs util-linux mdadm dmidecode
 deps-test: $(APT_STAMP)
 	@dpkg -s $(DEPS_TEST) >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEPS_TEST)
 

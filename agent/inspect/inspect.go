@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -70,12 +71,31 @@ func URL(callback, apiURLs []string, collectorsSet bool) string {
 	return ""
 }
 
+// Collectors are the collector names goipa knows, IPA's entry points.
+var Collectors = []string{"default", "logs", "extra-hardware", "pci-devices", "numa-topology",
+	"dmi-decode", "lldp", "usb-devices"}
+
+// ErrUnknownCollector means a collector name is not one of Collectors.
+// As with IPA (whose plugin loader fails), no collector runs: the data
+// sent holds only the error, and the inspection fails.
+var ErrUnknownCollector = errors.New("failed to load collector")
+
 // Collect gathers the data of every collector; failures are accumulated in
-// the "error" field, as IPA does, rather than stopping the inspection.
-func Collect(ctx context.Context, o Options) map[string]any {
+// the "error" field, as IPA does, rather than stopping the inspection. The
+// error is ErrUnknownCollector when a name is unknown.
+func Collect(ctx context.Context, o Options) (map[string]any, error) {
 	data := map[string]any{}
 	var errs []string
-	fail := func(c string, err error) { errs = append(errs, fmt.Sprintf("collector %s failed: %v", c, err)) }
+	if unknown := unknownCollectors(o.Collectors); len(unknown) > 0 {
+		err := fmt.Errorf("%w %s", ErrUnknownCollector, pythonSet(unknown))
+		data["error"] = failures([]string{"Failed to load collector " + pythonSet(unknown)})
+		return data, err
+	}
+	fail := func(c string, err error) {
+		msg := fmt.Sprintf("collector %s failed: %v", c, err)
+		o.Log.Error("inspection: " + msg)
+		errs = append(errs, msg)
+	}
 	ifaceNames := func() []string {
 		ifs, _ := hardware.Interfaces(o.Root, nil)
 		var names []string
@@ -112,6 +132,8 @@ func Collect(ctx context.Context, o Options) map[string]any {
 				continue
 			}
 			data["logs"] = l
+		case "extra-hardware":
+			data["data"] = hardware.ExtraHardware(o.Root)
 		case "lldp":
 			if o.LLDP == nil {
 				continue
@@ -124,22 +146,59 @@ func Collect(ctx context.Context, o Options) map[string]any {
 				continue
 			}
 			data["pci_devices"] = p
-		default:
-			fail(c, errors.New("unknown collector"))
+		case "numa-topology":
+			// IPA logs a warning and leaves the key out, without failing.
+			t, err := hardware.NUMA(o.Root)
+			if err != nil {
+				o.Log.Warn("inspection: no NUMA topology", "error", err)
+				continue
+			}
+			data["numa_topology"] = t
+		case "dmi-decode":
+			d, err := hardware.DMIDecode(o.Root)
+			if err != nil {
+				fail(c, err)
+				continue
+			}
+			data["dmi"] = d
+		case "usb-devices":
+			data["usb_devices"] = hardware.USBDevices(o.Root)
 		}
 	}
-	if len(errs) > 0 {
-		data["error"] = strings.Join(errs, "; ")
-	} else {
-		data["error"] = nil
+	data["error"] = failures(errs)
+	return data, nil
+}
+
+// failures is IPA's AccumulatedFailures.get_error(): null when nothing
+// failed.
+func failures(errs []string) any {
+	if len(errs) == 0 {
+		return nil
 	}
-	return data
+	return "The following errors were encountered:\n* " + strings.Join(errs, "\n* ")
+}
+
+func unknownCollectors(names []string) []string {
+	var unknown []string
+	for _, n := range names {
+		if !slices.Contains(Collectors, n) && !slices.Contains(unknown, n) {
+			unknown = append(unknown, n)
+		}
+	}
+	slices.Sort(unknown)
+	return unknown
+}
+
+// pythonSet prints names as IPA's message does (a Python set's repr).
+func pythonSet(names []string) string {
+	return "{'" + strings.Join(names, "', '") + "'}"
 }
 
 // Run collects and posts the data, retrying connection errors, 5xx and
 // 409, and returns the node UUID from the answer ("" if none).
 func Run(ctx context.Context, o Options) (string, error) {
-	body, err := json.Marshal(Collect(ctx, o))
+	data, collectErr := Collect(ctx, o)
+	body, err := json.Marshal(data)
 	if err != nil {
 		return "", err
 	}
@@ -187,6 +246,10 @@ func Run(ctx context.Context, o Options) (string, error) {
 	}
 	if err := backoff.RetryNotify(op, backoff.WithContext(b, ctx), notify); err != nil {
 		return "", err
+	}
+	if collectErr != nil {
+		// IPA posts the error, then fails the inspection without the UUID.
+		return "", collectErr
 	}
 	o.Log.Info("inspection data sent", "url", o.URL, "node", uuid)
 	return uuid, nil
