@@ -41,7 +41,8 @@ func server(t *testing.T) *tree {
 	entry, table := smbiosDIMMs(t, 16384, 16384)
 	tr.set("firmware/dmi/tables", map[string]string{"smbios_entry_point": entry, "DMI": table})
 	tr.set("proc", map[string]string{
-		"cpuinfo": "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Gold 6130 CPU @ 2.10GHz\ncpu MHz\t\t: 2100.000\nflags\t\t: fpu vme sse2\n\nprocessor\t: 1\nmodel name\t: x\nflags\t\t: other\n",
+		"cpuinfo": "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Gold 6130 CPU @ 2.10GHz\ncpu MHz\t\t: 2100.000\nflags\t\t: fpu vme sse2\n\n" +
+			"processor\t: 1\nmodel name\t: x\nflags\t\t: other\n\nprocessor\t: 2\nmodel name\t: x\nflags\t\t: other\n\nprocessor\t: 3\nmodel name\t: x\nflags\t\t: other\n\n",
 		"meminfo": "MemTotal:       32768000 kB\nMemFree:        1000 kB\n",
 	})
 	return tr
