@@ -164,14 +164,7 @@ func TestInventoryJSON(t *testing.T) {
 // gophercloud's types, and checks nothing is lost or mistyped.
 func TestInventoryGophercloud(t *testing.T) {
 	inv := serverInventory(t)
-	b, err := json.Marshal(inv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gc inventory.InventoryType
-	if err := json.Unmarshal(b, &gc); err != nil {
-		t.Fatalf("gophercloud cannot read the inventory: %v", err)
-	}
+	gc := asGophercloud(t, inv)
 	if gc.CPU.Frequency != "3400.0000" || gc.CPU.Count != 4 || gc.CPU.Architecture != inv.CPU.Architecture || len(gc.CPU.Flags) != 3 {
 		t.Errorf("cpu = %+v", gc.CPU)
 	}
@@ -210,6 +203,20 @@ func TestInventoryGophercloud(t *testing.T) {
 	if !reflect.DeepEqual(gc, gc2) {
 		t.Errorf("gophercloud round trip differs:\n%+v\n%+v", gc, gc2)
 	}
+}
+
+// asGophercloud reads the inventory's JSON through gophercloud's types.
+func asGophercloud(t *testing.T, inv *InventoryData) inventory.InventoryType {
+	t.Helper()
+	b, err := json.Marshal(inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gc inventory.InventoryType
+	if err := json.Unmarshal(b, &gc); err != nil {
+		t.Fatalf("gophercloud cannot read the inventory: %v", err)
+	}
+	return gc
 }
 
 func TestInventoryOnThisMachine(t *testing.T) {
