@@ -18,10 +18,10 @@ func MemoryInfo(r Root) (Memory, error) {
 		return Memory{}, fmt.Errorf("reading memory: %w", err)
 	}
 	m := Memory{Total: info.TotalUsableBytes}
-	// ghw reports the usable memory as physical when it cannot tell.
-	if mb := smbiosMB(r); mb > 0 {
+	switch mb := smbiosMB(r); {
+	case mb > 0:
 		m.PhysicalMB = &mb
-	} else if info.TotalPhysicalBytes != info.TotalUsableBytes {
+	case info.TotalPhysicalBytes != info.TotalUsableBytes: // ghw's answer when it cannot tell
 		m.PhysicalMB = ptr(int(info.TotalPhysicalBytes >> 20))
 	}
 	return m, nil
