@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/jaypipes/ghw"
 )
 
 // BlockOptions tunes ListBlockDevices.
@@ -20,40 +22,47 @@ type BlockOptions struct {
 }
 
 // ListBlockDevices lists the disks the way IPA's list_all_block_devices
-// does, from sysfs alone: whole disks, md RAID volumes (type raidN) and
-// multipath devices; not RAM, zram, loop, floppy, optical, LVM or other
-// device-mapper devices, zero-size devices, or the paths under a multipath
-// device. md members stay in the list, as in IPA. The order is lsblk's
-// (by device number).
+// does: whole disks, md RAID volumes (type raidN) and multipath devices;
+// not RAM, zram, loop, floppy, optical, LVM or other device-mapper devices,
+// zero-size devices, or the paths under a multipath device. md members stay
+// in the list, as in IPA. The order is lsblk's (by device number).
+//
+// ghw lists the devices and partitions with their sizes, sector sizes,
+// rotation, removability and vendor; the rest is read from sysfs here.
 func ListBlockDevices(opts BlockOptions) ([]BlockDevice, error) {
 	r := opts.Root
-	ents, err := os.ReadDir(r.sys("block"))
+	info, err := ghw.Block(r.ghw())
 	if err != nil {
 		return nil, fmt.Errorf("listing block devices: %w", err)
+	}
+	if len(info.Disks) == 0 {
+		// ghw lists nothing rather than fail without /sys/block.
+		if _, err := os.Stat(r.sys("block")); err != nil {
+			return nil, fmt.Errorf("listing block devices: %w", err)
+		}
 	}
 	byPath := byPathLinks(r.dev("disk/by-path"))
 	type dev struct {
 		BlockDevice
+		parts []*ghw.Partition
 		devno [2]int64
 	}
 	var devs []dev
-	for _, e := range ents {
-		name := e.Name()
-		if skipName(name) {
+	for _, g := range info.Disks {
+		if skipName(g.Name) {
 			continue
 		}
-		dir := r.sys("block", name)
-		typ := blockType(r, name, dir)
+		dir := r.sys("block", g.Name)
+		typ := blockType(r, g.Name, dir)
 		if typ != "disk" && typ != "mpath" && !strings.Contains(typ, "raid") {
 			continue
 		}
-		size, _ := readInt(filepath.Join(dir, "size"))
-		if size == 0 || multipathMember(r, dir) {
+		if g.SizeBytes == 0 || multipathMember(r, dir) {
 			continue
 		}
-		d := readDevice(r, name, dir, byPath)
-		d.Type, d.Size = typ, size*512
-		devs = append(devs, dev{d, devno(dir)})
+		d := readDevice(r, g, dir, byPath)
+		d.Type = typ
+		devs = append(devs, dev{d, g.Partitions, devno(dir)})
 	}
 	slices.SortFunc(devs, func(a, b dev) int {
 		return cmp.Or(cmp.Compare(a.devno[0], b.devno[0]), cmp.Compare(a.devno[1], b.devno[1]), cmp.Compare(a.Name, b.Name))
@@ -64,7 +73,7 @@ func ListBlockDevices(opts BlockOptions) ([]BlockDevice, error) {
 	}
 	if opts.IncludePartitions {
 		for _, d := range devs {
-			out = append(out, partitions(r, d.BlockDevice, byPath)...)
+			out = append(out, partitions(r, d.BlockDevice, d.parts, byPath)...)
 		}
 	}
 	return out, nil
@@ -121,16 +130,21 @@ func multipathMember(r Root, dir string) bool {
 	return false
 }
 
-func readDevice(r Root, name, dir string, byPath map[string]string) BlockDevice {
+// readDevice completes what ghw read of a device. ghw takes the model,
+// serial, WWN and by-path from udev's database, which the ramdisk does not
+// have: they are read from sysfs and the VPD pages here.
+func readDevice(r Root, g *ghw.Disk, dir string, byPath map[string]string) BlockDevice {
+	name := g.Name
 	d := BlockDevice{
 		Name:            "/dev/" + name,
+		Size:            int64(g.SizeBytes),
 		Model:           readOptional(filepath.Join(dir, "device/model")),
-		Vendor:          readOptional(filepath.Join(dir, "device/vendor")),
-		Rotational:      readBool(filepath.Join(dir, "queue/rotational")),
-		LogicalSectors:  readIntPtr(filepath.Join(dir, "queue/logical_block_size")),
-		PhysicalSectors: readIntPtr(filepath.Join(dir, "queue/physical_block_size")),
+		Vendor:          optional(known(g.Vendor)),
+		Rotational:      rotational(g, dir),
+		LogicalSectors:  nonZero(g.LogicalBlockSizeBytes),
+		PhysicalSectors: nonZero(g.PhysicalBlockSizeBytes),
 		ReadOnly:        readBool(filepath.Join(dir, "ro")),
-		Removable:       readBool(filepath.Join(dir, "removable")),
+		Removable:       g.IsRemovable,
 		Holders:         devNames(listNames(filepath.Join(dir, "holders"))),
 		Slaves:          devNames(listNames(filepath.Join(dir, "slaves"))),
 	}
@@ -166,29 +180,30 @@ func readDevice(r Root, name, dir string, byPath map[string]string) BlockDevice 
 	return d
 }
 
-// partitions lists the partitions of a listed device; they inherit the
-// disk's identifiers, as udev's properties do.
-func partitions(r Root, disk BlockDevice, byPath map[string]string) []BlockDevice {
+// partitions lists the partitions ghw found on a listed device; they
+// inherit the disk's identifiers, as udev's properties do. ghw's read-only
+// flag is the mount's, so the kernel's is read here with the partition
+// number.
+func partitions(r Root, disk BlockDevice, parts []*ghw.Partition, byPath map[string]string) []BlockDevice {
 	dir := r.sys("block", filepath.Base(disk.Name))
 	var out []BlockDevice
-	for _, p := range listNames(dir) {
-		pdir := filepath.Join(dir, p)
+	for _, p := range parts {
+		pdir := filepath.Join(dir, p.Name)
 		num, ok := readString(filepath.Join(pdir, "partition"))
 		if !ok {
 			continue
 		}
 		d := disk
-		d.Name, d.Parent, d.Type, d.HCTL, d.Tran = "/dev/"+p, disk.Name, "part", nil, nil
+		d.Name, d.Parent, d.Type, d.HCTL, d.Tran = "/dev/"+p.Name, disk.Name, "part", nil, nil
 		if strings.HasPrefix(filepath.Base(disk.Name), "md") {
 			d.Type = "md"
 		}
-		size, _ := readInt(filepath.Join(pdir, "size"))
-		d.Size = size * 512
+		d.Size = int64(p.SizeBytes)
 		d.ReadOnly = readBool(filepath.Join(pdir, "ro"))
 		d.Holders = devNames(listNames(filepath.Join(pdir, "holders")))
 		d.Slaves, d.Disks = nil, nil
 		d.ByPath = nil
-		if l, ok := byPath[p]; ok {
+		if l, ok := byPath[p.Name]; ok {
 			d.ByPath = &l
 		} else if disk.ByPath != nil {
 			d.ByPath = ptr(*disk.ByPath + "-part" + num)
@@ -242,11 +257,31 @@ func devno(dir string) [2]int64 {
 	return [2]int64{a, b}
 }
 
-func readIntPtr(path string) *int {
-	if n, ok := readInt(path); ok {
-		return ptr(int(n))
+// rotational is lsblk's ROTA. ghw classifies the devices it knows by name
+// (sd, hd, vd, nvme, mmc…) and their queue; md and device-mapper devices it
+// leaves unknown, so their queue is read here.
+func rotational(g *ghw.Disk, dir string) bool {
+	switch g.DriveType {
+	case ghw.DriveTypeHDD:
+		return true
+	case ghw.DriveTypeUnknown:
+		return readBool(filepath.Join(dir, "queue/rotational"))
 	}
-	return nil
+	return false
+}
+
+func nonZero(n uint64) *int {
+	if n == 0 {
+		return nil
+	}
+	return ptr(int(n))
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 func dirExists(path string) bool {

@@ -4,75 +4,65 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/jaypipes/ghw"
 )
 
-// CPUInfo reports what IPA takes from lscpu, from the same sources lscpu
-// reads: /proc/cpuinfo and /sys/devices/system/cpu.
+// CPUInfo reports what IPA takes from lscpu. ghw reads the processors:
+// model, flags and physical packages. It counts only online CPUs and has
+// no frequency, so those come from the files lscpu reads: "CPU(s)" is the
+// present CPUs, offline ones included.
 func CPUInfo(r Root) (CPU, error) {
-	f, err := os.Open(r.proc("cpuinfo"))
+	info, err := ghw.CPU(r.ghw())
 	if err != nil {
-		return CPU{}, fmt.Errorf("reading cpuinfo: %w", err)
+		return CPU{}, fmt.Errorf("reading cpus: %w", err)
 	}
-	defer f.Close()
-	first := map[string]string{} // the first processor's fields
-	processors, packages := 0, map[string]bool{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		k, v = strings.ToLower(strings.TrimSpace(k)), strings.TrimSpace(v)
-		switch k {
-		case "processor":
-			processors++
-		case "physical id":
-			packages[v] = true
-		}
-		if _, seen := first[k]; !seen {
-			first[k] = v
+	cpu := CPU{
+		Architecture: architecture(),
+		Flags:        []string{},
+		Frequency:    frequency(r),
+		Count:        int(info.TotalHardwareThreads),
+		SocketCount:  len(info.Processors),
+	}
+	if len(info.Processors) > 0 {
+		p := info.Processors[0]
+		cpu.ModelName = p.Model
+		if len(p.Capabilities) > 0 {
+			cpu.Flags = p.Capabilities
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return CPU{}, fmt.Errorf("reading cpuinfo: %w", err)
-	}
-
-	cpu := CPU{ModelName: first["model name"], Architecture: architecture(), Flags: []string{}}
-	if flags := cmpOr(first["flags"], first["features"]); flags != "" {
-		cpu.Flags = strings.Fields(flags)
-	}
-	// lscpu's "CPU max MHz", else the current "cpu MHz".
-	if khz, ok := readInt(r.sys("devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")); ok {
-		cpu.Frequency = strconv.FormatFloat(float64(khz)/1000, 'f', 4, 64)
-	} else {
-		cpu.Frequency = first["cpu mhz"]
-	}
-	cpu.Count = processors
 	if present, ok := readString(r.sys("devices/system/cpu/present")); ok {
 		if n := cpuListLen(present); n > 0 {
 			cpu.Count = n
 		}
 	}
-	// Socket(s): distinct physical packages, from sysfs topology when
-	// there is one (ARM has no "physical id" in cpuinfo).
-	ids, _ := filepath.Glob(r.sys("devices/system/cpu/cpu[0-9]*/topology/physical_package_id"))
-	if len(ids) > 0 {
-		packages = map[string]bool{}
-		for _, p := range ids {
-			if s, ok := readString(p); ok {
-				packages[s] = true
-			}
-		}
-	}
-	cpu.SocketCount = len(packages)
 	if cpu.SocketCount == 0 && cpu.Count > 0 {
 		cpu.SocketCount = 1
 	}
 	return cpu, nil
+}
+
+// frequency is lscpu's "CPU max MHz", else the current "cpu MHz" of the
+// first processor.
+func frequency(r Root) string {
+	if khz, ok := readInt(r.sys("devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")); ok {
+		return strconv.FormatFloat(float64(khz)/1000, 'f', 4, 64)
+	}
+	f, err := os.Open(r.proc("cpuinfo"))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.EqualFold(strings.TrimSpace(k), "cpu MHz") {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 // cpuListLen counts the CPUs in a kernel CPU list such as "0-3,8-11".
@@ -93,11 +83,4 @@ func cpuListLen(list string) int {
 		n += b - a + 1
 	}
 	return n
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

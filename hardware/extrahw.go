@@ -1,6 +1,7 @@
 package hardware
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,7 +101,7 @@ func fixBadSerial(sys *hwFacts, nets []HWFact) {
 	if serial != "0123456789" && serial != "0000000000" {
 		return
 	}
-	repl := cmpOr(value("product", "uuid"), value("motherboard", "serial"))
+	repl := cmp.Or(value("product", "uuid"), value("motherboard", "serial"))
 	for _, f := range nets {
 		if repl == "" && f.Key == "serial" {
 			repl = strings.ReplaceAll(f.Value.(string), ":", "")

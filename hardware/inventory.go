@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/jaypipes/ghw"
 	"golang.org/x/sys/unix"
 )
 
@@ -77,20 +78,19 @@ func BootInfo(r Root, bootIf string) Boot {
 	return b
 }
 
-// SystemVendorInfo reads DMI; what is missing (no DMI on many ARM boards,
-// serials readable by root only) is "", as IPA reports it from lshw.
+// SystemVendorInfo reads DMI through ghw (the device tree's model on boards
+// without DMI); what is missing (serials readable by root only) is "", as
+// IPA reports it from lshw.
 func SystemVendorInfo(r Root) SystemVendor {
-	dmi := func(f string) string { s, _ := readString(r.sys("class/dmi/id", f)); return s }
-	return SystemVendor{
-		ProductName:  dmi("product_name"),
-		SerialNumber: dmi("product_serial"),
-		Manufacturer: dmi("sys_vendor"),
-		Firmware: Firmware{
-			Vendor:    dmi("bios_vendor"),
-			Version:   dmi("bios_version"),
-			BuildDate: dmi("bios_date"),
-		},
+	var v SystemVendor
+	ctx := r.ghw()
+	if p, err := ghw.Product(ctx); err == nil {
+		v.ProductName, v.SerialNumber, v.Manufacturer = known(p.Name), known(p.SerialNumber), known(p.Vendor)
 	}
+	if b, err := ghw.BIOS(ctx); err == nil {
+		v.Firmware = Firmware{Vendor: known(b.Vendor), Version: known(b.Version), BuildDate: known(b.Date)}
+	}
+	return v
 }
 
 // architecture is uname's machine, as lscpu reports it.

@@ -41,7 +41,8 @@ func server(t *testing.T) *tree {
 	entry, table := smbiosDIMMs(t, 16384, 16384)
 	tr.set("firmware/dmi/tables", map[string]string{"smbios_entry_point": entry, "DMI": table})
 	tr.set("proc", map[string]string{
-		"cpuinfo": "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Gold 6130 CPU @ 2.10GHz\ncpu MHz\t\t: 2100.000\nflags\t\t: fpu vme sse2\n\nprocessor\t: 1\nmodel name\t: x\nflags\t\t: other\n",
+		"cpuinfo": "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Gold 6130 CPU @ 2.10GHz\ncpu MHz\t\t: 2100.000\nflags\t\t: fpu vme sse2\n\n" +
+			"processor\t: 1\nmodel name\t: x\nflags\t\t: other\n\nprocessor\t: 2\nmodel name\t: x\nflags\t\t: other\n\nprocessor\t: 3\nmodel name\t: x\nflags\t\t: other\n\n",
 		"meminfo": "MemTotal:       32768000 kB\nMemFree:        1000 kB\n",
 	})
 	return tr
@@ -163,14 +164,7 @@ func TestInventoryJSON(t *testing.T) {
 // gophercloud's types, and checks nothing is lost or mistyped.
 func TestInventoryGophercloud(t *testing.T) {
 	inv := serverInventory(t)
-	b, err := json.Marshal(inv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gc inventory.InventoryType
-	if err := json.Unmarshal(b, &gc); err != nil {
-		t.Fatalf("gophercloud cannot read the inventory: %v", err)
-	}
+	gc := asGophercloud(t, inv)
 	if gc.CPU.Frequency != "3400.0000" || gc.CPU.Count != 4 || gc.CPU.Architecture != inv.CPU.Architecture || len(gc.CPU.Flags) != 3 {
 		t.Errorf("cpu = %+v", gc.CPU)
 	}
@@ -209,6 +203,20 @@ func TestInventoryGophercloud(t *testing.T) {
 	if !reflect.DeepEqual(gc, gc2) {
 		t.Errorf("gophercloud round trip differs:\n%+v\n%+v", gc, gc2)
 	}
+}
+
+// asGophercloud reads the inventory's JSON through gophercloud's types.
+func asGophercloud(t *testing.T, inv *InventoryData) inventory.InventoryType {
+	t.Helper()
+	b, err := json.Marshal(inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gc inventory.InventoryType
+	if err := json.Unmarshal(b, &gc); err != nil {
+		t.Fatalf("gophercloud cannot read the inventory: %v", err)
+	}
+	return gc
 }
 
 func TestInventoryOnThisMachine(t *testing.T) {

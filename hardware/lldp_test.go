@@ -32,7 +32,8 @@ func TestPCIDevices(t *testing.T) {
 	root := t.TempDir()
 	dev := filepath.Join(root, "bus/pci/devices/0000:00:03.0")
 	os.MkdirAll(dev, 0o755)
-	for f, v := range map[string]string{"vendor": "0x1af4", "device": "0x1041", "class": "0x020000", "revision": "0x01", "numa_node": "-1"} {
+	for f, v := range map[string]string{"vendor": "0x1af4", "device": "0x1041", "class": "0x020000", "revision": "0x01", "numa_node": "-1",
+		"modalias": "pci:v00001AF4d00001041sv00001AF4sd00001100bc02sc00i00"} {
 		os.WriteFile(filepath.Join(dev, f), []byte(v+"\n"), 0o644)
 	}
 	got, err := PCIDevices(Root{Sys: root})

@@ -5,29 +5,42 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
+	"github.com/jaypipes/ghw"
 	"github.com/vishvananda/netlink"
 )
 
-// Interfaces lists the NICs as IPA's list_network_interfaces: the
-// /sys/class/net entries with a device link, VLANs (name.N) and bonds.
-// NICs whose MAC is locally administered with a leading "fa:" are left out,
-// as IPA ignores them.
+// Interfaces lists the NICs as IPA's list_network_interfaces: the physical
+// ones, VLANs (name.N) and bonds. NICs whose MAC is locally administered
+// with a leading "fa:" are left out, as IPA ignores them.
+//
+// ghw lists the NICs, says which are virtual and reads their speed. The
+// MAC is read here: ghw reports one only for an address the hardware
+// assigned, so bonds, VLANs and NICs with a random MAC would have none.
+// So are the device's ids, PCI address and driver, from its device link
+// as IPA reads them (ghw has a PCI address for PCI NICs only, where IPA
+// reports virtio0 for a virtio NIC).
 func Interfaces(r Root, lldp map[string][]TLV) ([]Interface, error) {
+	info, err := ghw.Network(r.ghw())
+	if err != nil {
+		return nil, fmt.Errorf("listing interfaces: %w", err)
+	}
 	dir := r.sys("class/net")
-	names := listNames(dir)
-	if names == nil {
+	if len(info.NICs) == 0 {
+		// ghw lists nothing rather than fail without /sys/class/net.
 		if _, err := os.Stat(dir); err != nil {
 			return nil, fmt.Errorf("listing interfaces: %w", err)
 		}
 	}
 	out := []Interface{}
-	for _, name := range names {
+	for _, nic := range info.NICs {
+		name := nic.Name
 		nd := filepath.Join(dir, name)
 		_, vlan, _ := strings.Cut(name, ".")
 		isVLAN := vlan != "" && strings.Trim(vlan, "0123456789") == ""
-		if !isVLAN && !exists(filepath.Join(nd, "device")) && !exists(filepath.Join(nd, "bonding")) {
+		if nic.IsVirtual && !isVLAN && !exists(filepath.Join(nd, "bonding")) {
 			continue
 		}
 		mac := macAddress(r, name, nd)
@@ -44,8 +57,8 @@ func Interfaces(r Root, lldp map[string][]TLV) ([]Interface, error) {
 			PCIAddress: linkBase(filepath.Join(nd, "device")),
 			Driver:     linkBase(filepath.Join(nd, "device/driver")),
 		}
-		if speed, ok := readInt(filepath.Join(nd, "speed")); ok && speed > 0 {
-			i.SpeedMbps = ptr(int(speed))
+		if speed, err := strconv.Atoi(nic.Speed); err == nil && speed > 0 {
+			i.SpeedMbps = &speed
 		}
 		if r.live() {
 			i.IPv4Address, i.IPv6Address = addresses(name)
