@@ -20,7 +20,8 @@ func extraServer(t *testing.T) Root {
 	tr.set("block/sda", map[string]string{"queue/scheduler": "[mq-deadline] none\n", "queue/nr_requests": "64\n",
 		"device/rev": "CC43\n", "device/scsi_disk/0:0:0:0/cache_type": "write back\n"})
 	tr.set("proc", map[string]string{
-		"cpuinfo":              "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 85\nmodel name\t: Intel(R) Xeon(R) Gold 6130 CPU @ 2.10GHz\nstepping\t: 4\ncpu MHz\t\t: 2100.000\nflags\t\t: fpu vme sse2\n\nprocessor\t: 1\nvendor_id\t: x\n",
+		"cpuinfo": "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 85\nmodel name\t: Intel(R) Xeon(R) Gold 6130 CPU @ 2.10GHz\nstepping\t: 4\ncpu MHz\t\t: 2100.000\nflags\t\t: fpu vme sse2\n\n" +
+			"processor\t: 1\nvendor_id\t: x\n\nprocessor\t: 2\nvendor_id\t: x\n\nprocessor\t: 3\nvendor_id\t: x\n",
 		"sys/kernel/osrelease": "6.1.0-28-amd64\n",
 		"cmdline":              "ipa-inspection-collectors=default,extra-hardware,logs BOOTIF=01-3c-fd-fe-aa-bb-cc\n",
 	})
