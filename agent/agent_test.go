@@ -143,6 +143,7 @@ func TestDeployStepsOverAutoTLS(t *testing.T) {
 		{Interface: "deploy", Step: "write_image"},
 		{Interface: "deploy", Step: "erase_devices_metadata"},
 		{Interface: "raid", Step: "apply_configuration"},
+		{Interface: "deploy", Step: "clean_uefi_nvram"},
 	} {
 		if got, ok := steps.Find(want.Interface, want.Step); !ok || got.Priority != 0 {
 			t.Errorf("deploy step %s.%s = %+v, %v", want.Interface, want.Step, got, ok)

@@ -120,7 +120,12 @@ func Collect(ctx context.Context, o Options) (map[string]any, error) {
 			if root, err := hardware.SelectRootDevice(inv.Disks, hardware.Hints{}, hardware.SelectOptions{}); err == nil {
 				data["root_disk"] = root
 			}
-			data["boot_interface"] = o.BootIF
+			// IPA sends the PXE interface, null when the kernel line has no BOOTIF.
+			var bootIf *string
+			if o.BootIF != "" {
+				bootIf = &o.BootIF
+			}
+			data["boot_interface"] = bootIf
 			data["configuration"] = map[string]any{"collectors": o.Collectors, "managers": o.Managers}
 		case "logs":
 			if o.Logs == nil {

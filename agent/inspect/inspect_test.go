@@ -85,8 +85,8 @@ func TestRunSendsCollectorsAndReturnsUUID(t *testing.T) {
 	if len(ifs) != 1 || ifs[0].(map[string]any)["mac_address"] != "52:54:00:12:34:56" {
 		t.Fatalf("inventory interfaces = %v (error %v)", inv["interfaces"], got["error"])
 	}
-	if b := inv["boot"].(map[string]any); b["pxe_interface"] != "01-52-54-00-12-34-56" {
-		t.Errorf("boot = %v", b)
+	if b := inv["boot"].(map[string]any); b["pxe_interface"] != "01-52-54-00-12-34-56" || got["boot_interface"] != "01-52-54-00-12-34-56" {
+		t.Errorf("boot = %v, boot_interface %v", b, got["boot_interface"])
 	}
 	if got["logs"] != "bG9ncw==" || got["lldp_raw"].(map[string]any)["eth0"] == nil || got["pci_devices"] == nil {
 		t.Errorf("collector data = logs %v lldp %v pci %v", got["logs"], got["lldp_raw"], got["pci_devices"])
@@ -215,5 +215,29 @@ func TestCollectMetal3(t *testing.T) {
 				t.Errorf("usb_devices = %+v", got.USB)
 			}
 		})
+	}
+}
+
+// TestBootInterfaceNullWithoutBOOTIF: without BOOTIF (virtual media, a
+// kernel line of the operator's) boot_interface and pxe_interface are null,
+// as IPA sends them, not "".
+func TestBootInterfaceNullWithoutBOOTIF(t *testing.T) {
+	var got map[string]any
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewDecoder(r.Body).Decode(&got)
+		w.WriteHeader(http.StatusAccepted)
+		w.Write([]byte(`{"uuid":"u"}`))
+	}))
+	defer srv.Close()
+	o := options(t, srv.URL)
+	o.BootIF = ""
+	if _, err := Run(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	b, ok := got["boot_interface"]
+	inv, _ := got["inventory"].(map[string]any)
+	boot, _ := inv["boot"].(map[string]any)
+	if p, has := boot["pxe_interface"]; !ok || b != nil || !has || p != nil {
+		t.Errorf("boot_interface %#v (present %v), inventory boot %#v", b, ok, boot)
 	}
 }

@@ -99,20 +99,22 @@ func RegisterImage(r *ipa.Runner, g *ipa.Generic, d *image.Deployer, b *image.Bo
 		}
 		return msg, err
 	}))
-	g.Add(ipa.Clean, ipa.Step{Interface: "deploy", Step: "clean_uefi_nvram", Priority: 0, Abortable: &abortable,
-		Argsinfo: map[string]ipa.Arg{"match_patterns": {Description: "A list of regular expressions to match " +
-			"against UEFI boot entries; matching entries are deleted. Defaults to removing disk, shim and grub entries.", Required: false}}},
-		func(ctx context.Context, req ipa.Request) (any, error) {
-			var a struct {
-				MatchPatterns []string `json:"match_patterns"`
-			}
-			if err := req.DecodeArgs(&a); err != nil {
-				return nil, ipa.InvalidParams("clean_uefi_nvram: %v", err)
-			}
-			removed, err := b.CleanNVRAM(ctx, a.MatchPatterns)
-			if err != nil {
-				return nil, err
-			}
-			return map[string]any{"removed": removed}, nil
-		})
+	nvramArgs := map[string]ipa.Arg{"match_patterns": {Description: "A list of regular expressions to match " +
+		"against UEFI boot entries; matching entries are deleted. Defaults to removing disk, shim and grub entries.", Required: false}}
+	cleanNVRAM := func(ctx context.Context, req ipa.Request) (any, error) {
+		var a struct {
+			MatchPatterns []string `json:"match_patterns"`
+		}
+		if err := req.DecodeArgs(&a); err != nil {
+			return nil, ipa.InvalidParams("clean_uefi_nvram: %v", err)
+		}
+		removed, err := b.CleanNVRAM(ctx, a.MatchPatterns)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"removed": removed}, nil
+	}
+	// A clean step, and (as in IPA 13) a deploy step for deploy templates.
+	g.Add(ipa.Clean, ipa.Step{Interface: "deploy", Step: "clean_uefi_nvram", Abortable: &abortable, Argsinfo: nvramArgs}, cleanNVRAM)
+	g.Add(ipa.Deploy, ipa.Step{Interface: "deploy", Step: "clean_uefi_nvram", Argsinfo: nvramArgs}, cleanNVRAM)
 }
