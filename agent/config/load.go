@@ -120,6 +120,9 @@ func LoadWith(args []string, src Sources) (*Config, error) {
 			o.copy(c, fc)
 		}
 	})
+	if err := keep(c.unsupported()); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

@@ -98,7 +98,7 @@ func TestKernelCmdline(t *testing.T) {
 	c := mustLoad(t, env{cmdline: `BOOT_IMAGE=/vmlinuz ro ipa-api-url=http://10.0.0.1:6385,https://[fd00::1]:6385 ` +
 		`ipa-lookup-timeout=0.5 ipa-lookup-interval=1m30s ipa-listen-port=8080 ipa-debug=Yes ` +
 		`ipa-insecure=ON ipa-guard-special-filesystems=off ipa-inspection-collectors=default,,lldp ` +
-		`ipa-ip-lookup-timeout=2 ipa-ironic-api-version=1.68 ipa-use-mdns=1 ` +
+		`ipa-ip-lookup-timeout=2 ipa-ironic-api-version=1.68 ` +
 		`ipa-global-request-id="req-1 2" goipa.net=static ipa-listen-port=9000 ipa-unknown=x` + "\n"})
 	checks := []struct {
 		name      string
@@ -114,12 +114,11 @@ func TestKernelCmdline(t *testing.T) {
 		{"InspectionCollectors", c.InspectionCollectors, []string{"default", "lldp"}},
 		{"IPLookupSleep", c.IPLookupSleep, 2 * time.Second},
 		{"IronicAPIVersion", c.IronicAPIVersion, "1.68"},
-		{"UseMDNS", c.UseMDNS, true},
 		{"GlobalRequestID (quoted)", c.GlobalRequestID, "req-1 2"},
 		{"Cmdline[goipa.net]", c.Cmdline["goipa.net"], "static"},
 		{"Cmdline[ipa-unknown]", c.Cmdline["ipa-unknown"], "x"},
 		{"Cmdline[BOOT_IMAGE]", c.Cmdline["BOOT_IMAGE"], "/vmlinuz"},
-		{"Cmdline has no bare word", len(c.Cmdline), 15},
+		{"Cmdline has no bare word", len(c.Cmdline), 14},
 	}
 	for _, ck := range checks {
 		if !reflect.DeepEqual(ck.got, ck.want) {
@@ -204,8 +203,6 @@ log_file = /var/log/ipa.log
 efi_system_partition_size = 1024
 dd_block_size = 4M
 
-[MDNS]
-use_mdns = true
 
 [container]
 runner = docker
@@ -225,7 +222,6 @@ api_url = http://ignored-section
 		{"MD5Enabled", c.MD5Enabled, false},
 		{"DiskUtils.EFISystemPartitionSizeMiB", c.DiskUtils.EFISystemPartitionSizeMiB, 1024},
 		{"DiskUtils.DDBlockSize", c.DiskUtils.DDBlockSize, "4M"},
-		{"UseMDNS ([MDNS] is [mdns])", c.UseMDNS, true},
 		{"Files", len(c.Files), 1},
 	}
 	for _, ck := range checks {
@@ -439,4 +435,28 @@ func TestOptionTable(t *testing.T) {
 		}
 	}
 	walk(reflect.ValueOf(c).Elem(), "")
+}
+
+// TestUnsupportedRefused: options goipa reads but does not implement are
+// refused at start with a message (the load fails on a dev host; as /init
+// they are problems logged at start and the rest applies), never silently
+// ignored. [MDNS] is also read as [mdns].
+func TestUnsupportedRefused(t *testing.T) {
+	e := env{cmdline: "ipa-inspection-benchmarks=cpu,disk ipa-api-url=http://10.0.0.1:6385",
+		files: map[string]string{"etc/ipa.conf": "[MDNS]\nuse_mdns = true\n"}}
+	_, _, err := e.load(t)
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "ipa-use-mdns") || !strings.Contains(err.Error(), "ipa-inspection-benchmarks") {
+		t.Errorf("dev host: err = %v, want both options refused", err)
+	}
+	e.init = true
+	c, _, err := e.load(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := errors.Join(c.Problems...); !errors.Is(p, ErrUnsupported) || len(c.APIURL) != 1 {
+		t.Errorf("as /init: problems %v, api %v", c.Problems, c.APIURL)
+	}
+	if c, _, err := (env{cmdline: "ipa-use-mdns=0 ipa-inspection-benchmarks="}).load(t); err != nil || c.UseMDNS {
+		t.Errorf("off: %v", err)
+	}
 }
