@@ -143,8 +143,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	if found.lookup != nil {
-		n := map[string]any{"uuid": found.lookup.Node.UUID, "properties": found.lookup.Node.Properties,
-			"instance_info": found.lookup.Node.InstanceInfo, "driver_internal_info": found.lookup.Node.DriverInternalInfo}
+		n := ipa.NewNode(map[string]any{"uuid": found.lookup.Node.UUID, "properties": found.lookup.Node.Properties,
+			"instance_info": found.lookup.Node.InstanceInfo, "driver_internal_info": found.lookup.Node.DriverInternalInfo})
 		cs.node.Store(&n)
 		applyLookup(cs.deployer, cs.boot, found.lookup.Config)
 	}
@@ -160,7 +160,7 @@ type commandSet struct {
 	boot     *image.Bootloader
 	// node is the node as last seen (lookup, then each step call), for the
 	// commands that come without one.
-	node atomic.Pointer[map[string]any]
+	node atomic.Pointer[ipa.Node]
 	// locked is closed once system.lockdown has been answered.
 	locked chan struct{}
 }
@@ -177,11 +177,11 @@ func (a *Agent) commands(ctx context.Context) (*commandSet, error) {
 	cs.boot.GrubInstall.Store(a.Config.EnableBIOSBootloaderInstall)
 	cmds, generic, deployer := cs.runner, cs.generic, cs.deployer
 	steps.RegisterImage(cmds, generic, deployer, cs.boot,
-		func() map[string]any {
+		func() ipa.Node {
 			if n := cs.node.Load(); n != nil {
 				return *n
 			}
-			return nil
+			return ipa.Node{}
 		}, a.rootDevice)
 	steps.RegisterRAID(generic, a.raidManager)
 	steps.RegisterErase(generic, a.eraseDevices, erase.Options{Logger: log, SysfsRoot: a.SysfsRoot,
@@ -190,10 +190,10 @@ func (a *Agent) commands(ctx context.Context) (*commandSet, error) {
 		Check: erase.Options{Logger: log, SysfsRoot: a.SysfsRoot, AllowSpecialFilesystems: !a.Config.GuardSpecialFilesystems}})
 	// inject_files downloads with the agent's TLS and retry settings, not
 	// the image server's credentials.
-	steps.RegisterInject(generic, a.Config.InjectFilesPriority, inject.Options{RootDevice: a.rootDevice, SysfsRoot: a.SysfsRoot, Log: log,
+	steps.RegisterInject(generic, a.Config.InjectFilesPriority, inject.Options{SysfsRoot: a.SysfsRoot, Log: log,
 		Download: download.Options{TLS: deployer.Download.TLS, ConnectTimeout: deployer.Download.ConnectTimeout,
-			Retries: deployer.Download.Retries, RetryInterval: deployer.Download.RetryInterval}})
-	steps.Register(cmds, ipa.Select(generic), func(n map[string]any) { cs.node.Store(&n) })
+			Retries: deployer.Download.Retries, RetryInterval: deployer.Download.RetryInterval}}, a.rootDevice)
+	steps.Register(cmds, ipa.Select(generic), func(n ipa.Node) { cs.node.Store(&n) })
 	standby.Register(cmds, a.Machine)
 	logs.Register(cmds, &logs.Collector{Ring: a.Ring, Ready: a.ModulesReady})
 	var lockOnce sync.Once
@@ -400,12 +400,12 @@ func applyLookup(d *image.Deployer, b *image.Bootloader, c ironic.Config) {
 // rootDevice picks the disk to deploy to from the node's root device
 // hints and skip list, as IPA's get_os_install_device; a software RAID root
 // volume wins over hints.
-func (a *Agent) rootDevice(ctx context.Context, node map[string]any) (string, error) {
+func (a *Agent) rootDevice(ctx context.Context, node ipa.Node) (string, error) {
 	devs, err := a.blockDevices(ctx)
 	if err != nil {
 		return "", err
 	}
-	rootVolume, err := raid.SoftwareRootVolume(ctx, node, a.raidManager)
+	rootVolume, err := raid.SoftwareRootVolume(ctx, node.TargetRAIDConfig, a.raidManager)
 	if err != nil {
 		return "", ipa.Typed("SoftwareRAIDError", "Software RAID caused unknown error", err)
 	}
@@ -415,11 +415,11 @@ func (a *Agent) rootDevice(ctx context.Context, node map[string]any) (string, er
 			rootVolume = p
 		}
 	}
-	hints, err := hardware.RootDeviceHints(node)
+	hints, err := hardware.RootDeviceHints(node.InstanceInfo, node.Properties)
 	if err != nil {
 		return "", ipa.InvalidParams("%v", err)
 	}
-	skip, _, err := hardware.SkipList(node)
+	skip, _, err := hardware.SkipList(node.Properties)
 	if err != nil {
 		return "", ipa.InvalidParams("%v", err)
 	}
@@ -442,12 +442,12 @@ func (a *Agent) blockDevices(ctx context.Context) ([]hardware.BlockDevice, error
 
 // eraseDevices lists the disks and md volumes the erase steps act on,
 // without those the node's skip_block_devices names.
-func (a *Agent) eraseDevices(ctx context.Context, node map[string]any) ([]erase.Device, error) {
+func (a *Agent) eraseDevices(ctx context.Context, properties map[string]any) ([]erase.Device, error) {
 	devs, err := a.blockDevices(ctx)
 	if err != nil {
 		return nil, err
 	}
-	skip, _, err := hardware.SkipList(node)
+	skip, _, err := hardware.SkipList(properties)
 	if err != nil {
 		return nil, ipa.InvalidParams("%v", err)
 	}

@@ -83,10 +83,13 @@ func WithoutSkipped(devices []BlockDevice, skip []Hints) []BlockDevice {
 
 // RootDeviceHints returns a node's root device hints:
 // instance_info.root_device when set, else properties.root_device.
-func RootDeviceHints(node map[string]any) (Hints, error) {
-	for _, section := range []string{"instance_info", "properties"} {
-		s, _ := node[section].(map[string]any)
-		switch rd := s["root_device"].(type) {
+func RootDeviceHints(instanceInfo, properties map[string]any) (Hints, error) {
+	for _, s := range []struct {
+		name string
+		m    map[string]any
+	}{{"instance_info", instanceInfo}, {"properties", properties}} {
+		section := s.name
+		switch rd := s.m["root_device"].(type) {
 		case nil:
 		case map[string]any:
 			if len(rd) > 0 {
@@ -101,8 +104,7 @@ func RootDeviceHints(node map[string]any) (Hints, error) {
 
 // SkipList reads properties.skip_block_devices: hint dicts excluding disks,
 // and the volume_name entries naming RAID volumes to keep.
-func SkipList(node map[string]any) (disks []Hints, volumes []string, err error) {
-	props, _ := node["properties"].(map[string]any)
+func SkipList(props map[string]any) (disks []Hints, volumes []string, err error) {
 	list, ok := props["skip_block_devices"].([]any)
 	if !ok && props["skip_block_devices"] != nil {
 		return nil, nil, fmt.Errorf("%w: properties.skip_block_devices is not a list", ErrInvalidHints)

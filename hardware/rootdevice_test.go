@@ -70,7 +70,9 @@ func TestRootDeviceHints(t *testing.T) {
 		{map[string]any{"properties": map[string]any{"root_device": "sda"}}, "error"},
 	}
 	for _, tc := range tests {
-		h, err := RootDeviceHints(tc.node)
+		ii, _ := tc.node["instance_info"].(map[string]any)
+		props, _ := tc.node["properties"].(map[string]any)
+		h, err := RootDeviceHints(ii, props)
 		got := h.String()
 		if err != nil {
 			got = "error"
@@ -82,10 +84,10 @@ func TestRootDeviceHints(t *testing.T) {
 }
 
 func TestSkipList(t *testing.T) {
-	node := map[string]any{"properties": map[string]any{"skip_block_devices": []any{
+	props := map[string]any{"skip_block_devices": []any{
 		map[string]any{"name": "/dev/sda"}, map[string]any{"volume_name": "large"}, map[string]any{"vendor": "winsys", "rotational": true},
-	}}}
-	disks, volumes, err := SkipList(node)
+	}}
+	disks, volumes, err := SkipList(props)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +98,7 @@ func TestSkipList(t *testing.T) {
 		t.Errorf("WithoutSkipped = %v", got)
 	}
 	for _, bad := range []any{"sda", []any{"sda"}, []any{map[string]any{"colour": "red"}}, []any{map[string]any{"volume_name": 1}}} {
-		if _, _, err := SkipList(map[string]any{"properties": map[string]any{"skip_block_devices": bad}}); !errors.Is(err, ErrInvalidHints) {
+		if _, _, err := SkipList(map[string]any{"skip_block_devices": bad}); !errors.Is(err, ErrInvalidHints) {
 			t.Errorf("SkipList(%v) = %v, want ErrInvalidHints", bad, err)
 		}
 	}

@@ -49,7 +49,7 @@ type Step struct {
 // sent, and the step's args as they came on the wire, which the step decodes
 // once into its own typed arguments.
 type Request struct {
-	Node  map[string]any
+	Node  Node
 	Ports []map[string]any
 	Args  json.RawMessage
 }

@@ -9,8 +9,7 @@ type NewManager func(ctx context.Context) (*Manager, error)
 // SoftwareRootVolume returns the md device holding the root file system
 // when the node's target_raid_config describes software RAID, "" when it
 // does not.
-func SoftwareRootVolume(ctx context.Context, node map[string]any, newManager NewManager) (string, error) {
-	raw, _ := node["target_raid_config"].(map[string]any)
+func SoftwareRootVolume(ctx context.Context, raw map[string]any, newManager NewManager) (string, error) {
 	if len(raw) == 0 {
 		return "", nil
 	}

@@ -42,7 +42,7 @@ func RegisterBurnin(g *ipa.Generic, c BurninConfig) {
 		return burnin.CPU(ctx, o)
 	}, func(o burnin.CPUOptions) string { return o.OutputFile }, log))
 	add("burnin_disk", false, burninStep(burnin.ParseDisk, func(ctx context.Context, req ipa.Request, o burnin.DiskOptions) (any, error) {
-		devs, err := c.Devices(ctx, req.Node)
+		devs, err := c.Devices(ctx, req.Node.Properties)
 		if err != nil {
 			return nil, err
 		}
@@ -64,7 +64,7 @@ func RegisterBurnin(g *ipa.Generic, c BurninConfig) {
 func burninStep[O any](parse func(map[string]any) (O, error), run func(context.Context, ipa.Request, O) (any, error),
 	output func(O) string, log *slog.Logger) ipa.StepFunc {
 	return func(ctx context.Context, req ipa.Request) (any, error) {
-		info, _ := req.Node["driver_info"].(map[string]any)
+		info := req.Node.DriverInfo
 		o, err := parse(info)
 		if err != nil {
 			return nil, ipa.InvalidParams("%v", err)

@@ -57,7 +57,7 @@ func callBurnin(t *testing.T, g *ipa.Generic, name string, info map[string]any) 
 	if !ok {
 		t.Fatalf("%s not registered", name)
 	}
-	return fn(context.Background(), ipa.Request{Node: map[string]any{"driver_info": info}})
+	return fn(context.Background(), ipa.Request{Node: ipa.NewNode(map[string]any{"driver_info": info})})
 }
 
 func TestBurninCPUWithReport(t *testing.T) {

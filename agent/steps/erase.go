@@ -15,7 +15,7 @@ import (
 func RegisterErase(g *ipa.Generic, list erase.ListDevices, base erase.Options) {
 	step := func(fn func(context.Context, []erase.Device, erase.Options) ([]erase.Result, error)) ipa.StepFunc {
 		return func(ctx context.Context, req ipa.Request) (any, error) {
-			dii, _ := req.Node["driver_internal_info"].(map[string]any)
+			dii := req.Node.DriverInternalInfo
 			opts, err := erase.ParseOptions(dii)
 			if err != nil {
 				return nil, ipa.InvalidParams("%v", err)
@@ -26,7 +26,7 @@ func RegisterErase(g *ipa.Generic, list erase.ListDevices, base erase.Options) {
 				ipa.ReportProgress(ctx, map[string]any{"device": p.Device, "method": string(p.Method),
 					"pass": p.Pass, "passes": p.Passes, "bytes_done": p.Done, "bytes_total": p.Total})
 			}
-			devs, err := list(ctx, req.Node)
+			devs, err := list(ctx, req.Node.Properties)
 			if err != nil {
 				return nil, err
 			}

@@ -10,7 +10,7 @@ import (
 )
 
 // RootDevice picks the device to write to from the node's root device hints.
-type RootDevice func(ctx context.Context, node map[string]any) (string, error)
+type RootDevice func(ctx context.Context, node ipa.Node) (string, error)
 
 // prepareParams are prepare_image's params and write_image's args.
 type prepareParams struct {
@@ -31,14 +31,14 @@ func (p *prepareParams) Validate() error {
 // deploy step, which Ironic's direct deploy runs in-band.
 // image.install_bootloader is registered when b is not nil. A deploy's
 // progress becomes the running command's command_result.
-func RegisterImage(r *ipa.Runner, g *ipa.Generic, d *image.Deployer, b *image.Bootloader, node func() map[string]any, root RootDevice) {
+func RegisterImage(r *ipa.Runner, g *ipa.Generic, d *image.Deployer, b *image.Bootloader, node func() ipa.Node, root RootDevice) {
 	d.Report = func(ctx context.Context, p image.Progress) {
 		ipa.ReportProgress(ctx, map[string]any{"image": p.Image, "bytes_downloaded": p.Downloaded, "image_size": p.Size,
 			"bytes_written": p.Written, "bytes_skipped": p.Skipped, "rate_bps": int64(p.Rate),
 			"eta_seconds": int64(p.ETA / time.Second)})
 	}
 	// image_info is validated once, by Deployer.Write.
-	write := func(ctx context.Context, n map[string]any, p prepareParams) (string, error) {
+	write := func(ctx context.Context, n ipa.Node, p prepareParams) (string, error) {
 		dev, err := root(ctx, n)
 		if err != nil {
 			return "", err

@@ -26,7 +26,7 @@ var injectArgs = map[string]ipa.Arg{
 // attributes: interface deploy, the priority of ipa-inject-files-priority
 // (0 unless set: the step then runs only from a deploy template), no
 // reboot. IPA does not mark it abortable.
-func RegisterInject(g *ipa.Generic, priority int, o inject.Options) {
+func RegisterInject(g *ipa.Generic, priority int, o inject.Options, root RootDevice) {
 	s := ipa.Step{Interface: "deploy", Step: "inject_files", Priority: priority, Argsinfo: injectArgs}
 	fn := func(ctx context.Context, req ipa.Request) (any, error) {
 		var args struct {
@@ -40,12 +40,14 @@ func RegisterInject(g *ipa.Generic, priority int, o inject.Options) {
 		if err != nil {
 			return nil, ipa.InvalidParams("%v", err)
 		}
-		props, _ := req.Node["properties"].(map[string]any)
+		props := req.Node.Properties
 		files, err := inject.ParseFiles(props["inject_files"], args.Files)
 		if err != nil {
 			return nil, ipa.InvalidParams("%v", err)
 		}
-		res, err := inject.Inject(ctx, files, req.Node, req.Ports, verify, o)
+		o := o
+		o.RootDevice = func(ctx context.Context) (string, error) { return root(ctx, req.Node) }
+		res, err := inject.Inject(ctx, files, req.Node.Fields, req.Ports, verify, o)
 		switch {
 		case err == nil && len(res) == 0:
 			return nil, nil // IPA returns None

@@ -136,11 +136,8 @@ func readBack(t *testing.T, dev, fstype string) string {
 func stepFunc(t *testing.T, dev string) (ipa.StepFunc, string) {
 	mounts := t.TempDir()
 	g := ipa.NewGeneric()
-	RegisterInject(g, 0, inject.Options{
-		RootDevice: func(context.Context, map[string]any) (string, error) { return dev, nil },
-		MountDir:   mounts,
-		Log:        slog.New(slog.DiscardHandler),
-	})
+	RegisterInject(g, 0, inject.Options{MountDir: mounts, Log: slog.New(slog.DiscardHandler)},
+		func(context.Context, ipa.Node) (string, error) { return dev, nil })
 	fn, ok := g.Func("inject_files")
 	if !ok {
 		t.Fatal("inject_files not registered")
@@ -153,7 +150,7 @@ func request(t *testing.T, node map[string]any, args map[string]any) ipa.Request
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ipa.Request{Node: node, Args: b}
+	return ipa.Request{Node: ipa.NewNode(node), Args: b}
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

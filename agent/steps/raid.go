@@ -24,7 +24,7 @@ func RegisterRAID(g *ipa.Generic, newManager raid.NewManager) {
 		return nil, nil
 	}
 	createConfig := func(ctx context.Context, req ipa.Request) (any, error) {
-		raw, _ := req.Node["target_raid_config"].(map[string]any)
+		raw := req.Node.TargetRAIDConfig
 		return create(ctx, newManager, raw, false)
 	}
 	apply := func(ctx context.Context, req ipa.Request) (any, error) {

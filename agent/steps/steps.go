@@ -18,9 +18,9 @@ import (
 // cacheNode, if set, receives the node the conductor sends with each call,
 // as IPA's hardware.cache_node keeps it for commands that come without one
 // (install_bootloader, prepare_image).
-func Register(r *ipa.Runner, managers ipa.Managers, cacheNode func(map[string]any)) {
-	cache := func(n map[string]any) {
-		if n != nil && cacheNode != nil {
+func Register(r *ipa.Runner, managers ipa.Managers, cacheNode func(ipa.Node)) {
+	cache := func(n ipa.Node) {
+		if !n.Empty() && cacheNode != nil {
 			cacheNode(n)
 		}
 	}
@@ -40,7 +40,7 @@ func Register(r *ipa.Runner, managers ipa.Managers, cacheNode func(map[string]an
 }
 
 type getParams struct {
-	Node map[string]any `json:"node"`
+	Node ipa.Node `json:"node"`
 }
 
 // stepCall is the step dict of execute_*_step. Its args stay as they came
@@ -65,7 +65,7 @@ func (s stepCall) MarshalJSON() ([]byte, error) { return s.raw, nil }
 
 type executeParams struct {
 	Step  *stepCall        `json:"step"`
-	Node  map[string]any   `json:"node"`
+	Node  ipa.Node         `json:"node"`
 	Ports []map[string]any `json:"ports"`
 	// <kind>_version: the hardware managers the conductor's steps came from.
 	Clean   json.RawMessage `json:"clean_version"`

@@ -17,7 +17,7 @@ func setup(t *testing.T) *ipa.Runner {
 }
 
 // setupCached also returns the node last handed to the cache.
-func setupCached(t *testing.T) (*ipa.Runner, *map[string]any) {
+func setupCached(t *testing.T) (*ipa.Runner, *ipa.Node) {
 	t.Helper()
 	g := ipa.NewGeneric()
 	g.Add(ipa.Deploy, ipa.Step{Interface: "deploy", Step: "write_image", Priority: 0}, func(_ context.Context, req ipa.Request) (any, error) {
@@ -33,8 +33,8 @@ func setupCached(t *testing.T) (*ipa.Runner, *map[string]any) {
 		return nil, errors.New("disk on fire")
 	})
 	r := ipa.NewRunner(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	cached := new(map[string]any)
-	Register(r, ipa.Select(g), func(n map[string]any) { *cached = n })
+	cached := new(ipa.Node)
+	Register(r, ipa.Select(g), func(n ipa.Node) { *cached = n })
 	return r, cached
 }
 
@@ -106,12 +106,12 @@ func TestNodeCachedFromSteps(t *testing.T) {
 	r, cached := setupCached(t)
 	res, _ := r.Execute("deploy.get_deploy_steps", json.RawMessage(`{"node":{"uuid":"u1","target_raid_config":{"logical_disks":[]}},"ports":[]}`))
 	<-res.Done()
-	if (*cached)["uuid"] != "u1" || (*cached)["target_raid_config"] == nil {
+	if cached.UUID != "u1" || cached.TargetRAIDConfig == nil {
 		t.Errorf("cached node = %v", *cached)
 	}
 	res, _ = r.Execute("deploy.execute_deploy_step", json.RawMessage(`{"step":{"interface":"deploy","step":"write_image","args":{"image_info":{"id":"x"}}},"node":{"uuid":"u2"}}`))
 	<-res.Done()
-	if (*cached)["uuid"] != "u2" {
+	if cached.UUID != "u2" {
 		t.Errorf("cached node = %v, want the one sent with execute_deploy_step", *cached)
 	}
 }

@@ -89,6 +89,6 @@ func (d *blockDev) finishHardware(rep *reporter, m Method, log *slog.Logger) err
 	return nil
 }
 
-// ListDevices returns the disks (and md volumes) an erase step acts on for
-// the node (whose skip_block_devices are left out).
-type ListDevices func(ctx context.Context, node map[string]any) ([]Device, error)
+// ListDevices returns the disks (and md volumes) an erase step acts on,
+// without those the node's properties.skip_block_devices names.
+type ListDevices func(ctx context.Context, properties map[string]any) ([]Device, error)

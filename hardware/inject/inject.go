@@ -24,7 +24,7 @@ import (
 )
 
 // RootDevice returns the node's root device (the deploy target).
-type RootDevice func(ctx context.Context, node map[string]any) (string, error)
+type RootDevice func(ctx context.Context) (string, error)
 
 // Options is what the step needs from the agent.
 type Options struct {
@@ -49,13 +49,14 @@ type Result struct {
 
 // Inject writes or deletes files (already validated by ParseFiles) on the
 // node's root device. Each file's partition is mounted for it alone, as
-// in IPA. It stops at the first failure.
+// in IPA. It stops at the first failure. node and ports are the objects
+// the conductor sent, for the URL templates.
 func Inject(ctx context.Context, files []File, node map[string]any, ports []map[string]any, verifyCA bool, o Options) ([]Result, error) {
 	if len(files) == 0 {
 		o.log().Info("no files to inject")
 		return nil, nil
 	}
-	root, err := o.RootDevice(ctx, node)
+	root, err := o.RootDevice(ctx)
 	if err != nil {
 		return nil, err
 	}
