@@ -1,6 +1,15 @@
 // Package ramdisk does what a distribution's init did for IPA, for goipa
 // running as the uinit of its u-root initramfs: file systems, kernel modules,
 // network, host name and clock. Detect says whether that is the case.
+//
+// It uses u-root's pieces where they do the job (its init's mounts, the
+// DHCP client library) and keeps its own where they go further: modules
+// load by finit_module from the file, or through one low-memory zstd
+// decoder, where pkg/kmodule reads every module into memory and starts a
+// decoder per module; a lease gives the boot NIC the default route and the
+// other NICs higher metrics, where dhclient.Configure4 installs competing
+// default routes; SNTP is 80 lines where pkg/ntpdate would bring in an NTP
+// library and write the RTC.
 package ramdisk
 
 import (
