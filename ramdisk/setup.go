@@ -2,8 +2,8 @@
 // running as the uinit of its u-root initramfs: file systems, kernel modules,
 // network, host name and clock. Detect says whether that is the case.
 //
-// It uses u-root's pieces where they do the job (its init's mounts, the
-// DHCP client library) and keeps its own where they go further: modules
+// It builds on the libraries u-root's own packages use (insomniacslk/dhcp,
+// netlink) and keeps its own code where u-root's packages fall short: modules
 // load by finit_module from the file, or through one low-memory zstd
 // decoder, where pkg/kmodule reads every module into memory and starts a
 // decoder per module; a lease gives the boot NIC the default route and the
