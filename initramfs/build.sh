@@ -3,7 +3,7 @@
 # pinned in go.mod. Called by the Makefile; run from the repository root.
 #
 #   build.sh kernel  OUTDIR                 -> OUTDIR/goipa.kernel (bzImage), OUTDIR/goipa.vmlinux (PVH ELF for QEMU)
-#   build.sh ramdisk PKG OUTFILE [debug]    -> OUTFILE, a zstd-compressed cpio with the Go command PKG
+#   build.sh ramdisk PKG OUTFILE [debug]    -> OUTFILE: a plain cpio of the modules and firmware, then a zstd-compressed cpio with the Go command PKG
 #                                              (./cmd/goipa) as /init; debug: u-root init, PKG as
 #                                              uinit, and a shell
 #
@@ -275,14 +275,17 @@ cmd_ramdisk() {
 		-files "$(dirname "$stage")/firmware:etc/goipa/firmware" \
 		-files "/etc/ssl/certs/ca-certificates.crt:etc/ssl/certs/ca-certificates.crt" \
 		"${cmds[@]}" "$pkg"
-	# zstd: smallest of the formats the kernel unpacks fast under TCG (xz is
-	# slow). The modules and firmware, compressed file by file already, follow
-	# as a second, uncompressed archive: the kernel only copies them, so the
-	# drivers of a server profile cost no decompression at boot.
-	zstd -q -19 -f "$cpio" -o "$outfile.tmp"
-	local pad=$(((4 - $(stat -c %s "$outfile.tmp") % 4) % 4))
-	head -c "$pad" /dev/zero >>"$outfile.tmp" # archives start 4-byte aligned
-	(cd "$stage" && find lib | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >>"$outfile.tmp"
+	# Two archives, which the kernel unpacks in turn. First the modules and
+	# firmware, compressed file by file already, as a plain cpio: the kernel
+	# only copies them, so the drivers of a server profile cost no
+	# decompression at boot. Then goipa and the rest, zstd-compressed:
+	# smallest of the formats the kernel unpacks fast under TCG (xz is slow).
+	# The plain archive comes first because Ironic 35 runs `zstd -d` on a
+	# ramdisk that starts with a zstd frame, which fails on the second archive
+	# (images.py _handle_zstd_compression); cpio newc pads to 512 bytes, so the
+	# second archive starts aligned.
+	(cd "$stage" && find lib | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$outfile.tmp"
+	zstd -q -19 -c "$cpio" >>"$outfile.tmp"
 	mv "$outfile.tmp" "$outfile"
 	log "$outfile ($PROFILE): $(stat -c %s "$cpio") bytes cpio + $(du -sb "$stage" | cut -f1) bytes of modules and firmware, $(stat -c %s "$outfile") bytes"
 }
