@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/goipa/goipa/hardware"
+	"github.com/goipa/goipa/tstest/dhcptest"
 )
 
 // netnsChild marks the test binary run inside the test's own network and
@@ -126,19 +127,8 @@ func TestVLANLease(t *testing.T) {
 func dhcpServer(t *testing.T, ifname string, server, addr net.IP) *server4.Server {
 	t.Helper()
 	handler := func(conn net.PacketConn, _ net.Addr, m *dhcpv4.DHCPv4) {
-		typ := dhcpv4.MessageTypeOffer
-		switch m.MessageType() {
-		case dhcpv4.MessageTypeDiscover:
-		case dhcpv4.MessageTypeRequest:
-			typ = dhcpv4.MessageTypeAck
-		default:
-			return
-		}
-		resp, err := dhcpv4.NewReplyFromRequest(m, dhcpv4.WithMessageType(typ), dhcpv4.WithYourIP(addr),
-			dhcpv4.WithServerIP(server), dhcpv4.WithNetmask(net.CIDRMask(24, 32)),
-			dhcpv4.WithOption(dhcpv4.OptServerIdentifier(server)), dhcpv4.WithLeaseTime(3600))
-		if err != nil {
-			t.Error(err)
+		resp, err := dhcptest.Reply(m, dhcptest.Net{Server: server, Lease: addr})
+		if err != nil || resp == nil {
 			return
 		}
 		if _, err := conn.WriteTo(resp.ToBytes(), &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort}); err != nil {
