@@ -37,7 +37,11 @@ func (a *Agent) bringUpVLANs(ctx context.Context) {
 			ifaces[i].LLDP = heard[ifaces[i].Name]
 		}
 	}
-	for _, v := range hardware.WantedVLANs(log, cfg.EnableVLANInterfaces, ifaces, cfg.CollectLLDP) {
+	wanted := hardware.WantedVLANs(log, cfg.EnableVLANInterfaces, ifaces, cfg.CollectLLDP)
+	if len(wanted) == 0 {
+		log.Info("no VLAN interfaces to add", "enable_vlan_interfaces", cfg.EnableVLANInterfaces)
+	}
+	for _, v := range wanted {
 		if err := hardware.AddVLAN(v); err != nil {
 			log.Warn("VLAN interface not added", "error", err)
 			continue
