@@ -16,6 +16,11 @@ func (a *Agent) bringUpVLANs(ctx context.Context) {
 	if len(cfg.EnableVLANInterfaces) == 0 {
 		return
 	}
+	if a.SysfsRoot != "/sys" {
+		// Links are made on the live system only, never for a sysfs copy.
+		log.Warn("VLAN interfaces need the live /sys", "sysfs", a.SysfsRoot)
+		return
+	}
 	// 8021q loads with the ramdisk's other modules.
 	if a.ModulesReady != nil {
 		if err := a.ModulesReady(ctx); err != nil {
