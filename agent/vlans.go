@@ -21,12 +21,6 @@ func (a *Agent) bringUpVLANs(ctx context.Context) {
 		log.Warn("VLAN interfaces need the live /sys", "sysfs", a.SysfsRoot)
 		return
 	}
-	// 8021q loads with the ramdisk's other modules.
-	if a.ModulesReady != nil {
-		if err := a.ModulesReady(ctx); err != nil {
-			log.Warn("VLANs without all modules", "error", err)
-		}
-	}
 	ifaces, err := hardware.Interfaces(hardware.Root{Sys: a.SysfsRoot, Log: log}, nil)
 	if err != nil {
 		log.Error("no VLAN interfaces", "error", err)
@@ -45,6 +39,13 @@ func (a *Agent) bringUpVLANs(ctx context.Context) {
 	wanted := hardware.WantedVLANs(log, cfg.EnableVLANInterfaces, ifaces, cfg.CollectLLDP)
 	if len(wanted) == 0 {
 		log.Info("no VLAN interfaces to add", "enable_vlan_interfaces", cfg.EnableVLANInterfaces)
+		return
+	}
+	// 8021q loads with the ramdisk's other modules, while LLDP was heard.
+	if a.ModulesReady != nil {
+		if err := a.ModulesReady(ctx); err != nil {
+			log.Warn("VLANs without all modules", "error", err)
+		}
 	}
 	for _, v := range wanted {
 		if err := hardware.AddVLAN(v); err != nil {
