@@ -78,6 +78,7 @@ type Agent struct {
 	started time.Time
 	// tlsKey delivers the auto-TLS key prepareTLSKey started making.
 	tlsKey chan *ecdsa.PrivateKey
+	lldp   *lldpCache
 }
 
 // prepareTLSKey starts making the auto-TLS key in the background: it needs
@@ -128,6 +129,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.started = time.Now()
 	a.setToken(a.Config.AgentToken)
 	a.prepareTLSKey()
+	a.lldp = &lldpCache{timeout: a.Config.LLDPTimeout, listen: hardware.CollectLLDP}
 
 	cs, err := a.commands(ctx)
 	if err != nil {
@@ -137,6 +139,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.bringUpVLANs(ctx)
 	nodeUUID := a.inspect(ctx, httpc, cs.generic)
 	found, err := a.lookup(ctx, httpc, nodeUUID)
 	if err != nil {
@@ -219,12 +222,16 @@ func (a *Agent) inspect(ctx context.Context, httpc *http.Client, generic *ipa.Ge
 			log.Warn("inventory without all storage drivers", "error", err)
 		}
 	}
+	var dhcp inspect.DHCPWait
+	if a.SysfsRoot == "/sys" {
+		// Addresses are read from the live system only.
+		dhcp = inspect.DHCPWait{Timeout: cfg.InspectionDHCPWaitTimeout, All: cfg.InspectionDHCPAllInterfaces, BootMAC: cfg.BootIF}
+	}
 	nodeUUID, err := inspect.Run(ctx, inspect.Options{URL: u, Collectors: cfg.Collectors(), HTTP: httpc, Log: log,
 		Root: hardware.Root{Sys: a.SysfsRoot, Log: log}, BootIF: cfg.BootIFRaw,
-		LLDP: func(ctx context.Context, ifaces []string) map[string][]hardware.TLV {
-			return hardware.CollectLLDP(ctx, ifaces, cfg.LLDPTimeout)
-		},
+		LLDP:          a.lldp.get,
 		InventoryLLDP: cfg.CollectLLDP,
+		DHCP:          dhcp,
 		Logs:          (&logs.Collector{Ring: a.Ring}).Archive,
 		Managers:      []inspect.Manager{{Name: generic.Name(), Version: generic.Version()}}})
 	if err != nil {

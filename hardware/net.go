@@ -38,9 +38,7 @@ func Interfaces(r Root, lldp map[string][]TLV) ([]Interface, error) {
 	for _, nic := range info.NICs {
 		name := nic.Name
 		nd := filepath.Join(dir, name)
-		_, vlan, _ := strings.Cut(name, ".")
-		isVLAN := vlan != "" && strings.Trim(vlan, "0123456789") == ""
-		if nic.IsVirtual && !isVLAN && !exists(filepath.Join(nd, "bonding")) {
+		if nic.IsVirtual && !IsVLANName(name) && !exists(filepath.Join(nd, "bonding")) {
 			continue
 		}
 		mac := macAddress(r, name, nd)

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,6 +85,20 @@ type Options struct {
 	// 10.0.2.15), so several VMs can be told apart by the address they call
 	// back from.
 	GuestIP string
+	// NICs are more NICs, each on a QEMU user network of its own
+	// (10.0.3.0/24, 10.0.4.0/24, …; restrict=on, no forwards), whose DHCP
+	// gives it an address and which reaches nothing else.
+	NICs []NIC
+}
+
+// NIC is a further NIC of the VM.
+type NIC struct {
+	MAC   string
+	Model string // QEMU device; default e1000e, a server's Intel NIC
+	// UDP, instead of a user network, wires the NIC to this address on
+	// 127.0.0.1 (a Switch's): QEMU sends each frame there as a datagram and
+	// takes the frames sent back to its own socket.
+	UDP string
 }
 
 // Disk is a virtio-blk disk backed by a file.
@@ -266,6 +281,18 @@ func (o Options) args(port int) ([]string, error) {
 	}
 	a = append(a, "-netdev", netdev, "-device", nic,
 		"-object", "rng-random,filename=/dev/urandom,id=rng0", "-device", "virtio-rng-pci,rng=rng0")
+	for i, n := range o.NICs {
+		id := fmt.Sprintf("n%d", i+1)
+		netdev := fmt.Sprintf("user,id=%s,restrict=on,net=10.0.%d.0/24", id, i+3)
+		if n.UDP != "" {
+			if ap, err := netip.ParseAddrPort(n.UDP); err != nil || ap.Addr() != netip.MustParseAddr("127.0.0.1") {
+				return nil, fmt.Errorf("%w: NIC %s wired to %s", ErrNotLoopback, n.MAC, n.UDP)
+			}
+			netdev = fmt.Sprintf("socket,id=%s,udp=%s,localaddr=127.0.0.1:0", id, n.UDP)
+		}
+		a = append(a, "-netdev", netdev,
+			"-device", fmt.Sprintf("%s,netdev=%s,mac=%s", cmp.Or(n.Model, "e1000e"), id, n.MAC))
+	}
 
 	xhci := o.USBKeyboard || slices.ContainsFunc(o.Disks, func(d Disk) bool { return d.USB })
 	if xhci {

@@ -12,7 +12,9 @@ import (
 func TestArgsNetwork(t *testing.T) {
 	o := Options{Kernel: "k", Initrd: "i", Accel: TCG, MemMB: 128, Append: "goipa.net=static",
 		GuestFwds: []Fwd{{GuestPort: 6385, HostAddr: "127.0.0.1:40001"}, {GuestPort: 8080, HostAddr: "[::1]:40002"}},
-		Disks:     []Disk{{Path: "/d/a.raw", Serial: "s1"}, {Path: "/d/b.qcow2", Format: "qcow2"}}}
+		Disks:     []Disk{{Path: "/d/a.raw", Serial: "s1"}, {Path: "/d/b.qcow2", Format: "qcow2"}},
+		NICs: []NIC{{MAC: "52:54:00:12:34:57"}, {MAC: "52:54:00:12:34:58", Model: "virtio-net-pci"},
+			{MAC: "52:54:00:12:34:59", UDP: "127.0.0.1:40003"}}}
 	args, err := o.args(41000)
 	if err != nil {
 		t.Fatal(err)
@@ -34,8 +36,13 @@ func TestArgsNetwork(t *testing.T) {
 	if len(drives) != 2 || !strings.Contains(drives[0], "file=/d/a.raw,format=raw") || !strings.Contains(drives[1], "format=qcow2") {
 		t.Errorf("-drive = %q", drives)
 	}
-	if devs := argValues(args, "-device"); !slices.Contains(devs, "virtio-blk-pci,drive=d0,serial=s1") || !slices.Contains(devs, "virtio-blk-pci,drive=d1") {
+	if devs := argValues(args, "-device"); !slices.Contains(devs, "virtio-blk-pci,drive=d0,serial=s1") || !slices.Contains(devs, "virtio-blk-pci,drive=d1") ||
+		!slices.Contains(devs, "e1000e,netdev=n1,mac=52:54:00:12:34:57") || !slices.Contains(devs, "virtio-net-pci,netdev=n2,mac=52:54:00:12:34:58") {
 		t.Errorf("-device = %q", devs)
+	}
+	if nets := argValues(args, "-netdev"); !slices.Contains(nets, "user,id=n1,restrict=on,net=10.0.3.0/24") || !slices.Contains(nets, "user,id=n2,restrict=on,net=10.0.4.0/24") ||
+		!slices.Contains(nets, "socket,id=n3,udp=127.0.0.1:40003,localaddr=127.0.0.1:0") {
+		t.Errorf("-netdev = %q", nets)
 	}
 }
 
@@ -44,6 +51,10 @@ func TestArgsRefuseNonLoopback(t *testing.T) {
 		o := Options{Kernel: "k", Initrd: "i", Accel: TCG, GuestFwds: []Fwd{{GuestPort: 80, HostAddr: addr}}}
 		if _, err := o.args(1); !errors.Is(err, ErrNotLoopback) {
 			t.Errorf("forward to %s: err = %v, want ErrNotLoopback", addr, err)
+		}
+		o = Options{Kernel: "k", Initrd: "i", Accel: TCG, NICs: []NIC{{MAC: DefaultMAC, UDP: addr}}}
+		if _, err := o.args(1); !errors.Is(err, ErrNotLoopback) {
+			t.Errorf("NIC wired to %s: err = %v, want ErrNotLoopback", addr, err)
 		}
 	}
 	o := Options{Kernel: "k", Initrd: "i", Accel: TCG, GuestFwds: []Fwd{{GuestPort: 80, HostAddr: "127.0.0.1"}}}

@@ -131,7 +131,10 @@ func dhcpAll(ctx context.Context, log *slog.Logger, nics []netlink.Link, bootMAC
 			boolRank(bootMAC != nil && bytes.Equal(a.Attrs().HardwareAddr, bootMAC))
 	})
 	for _, l := range nics {
-		go d.loop(ctx, l)
+		go d.loop(ctx, l, true)
+	}
+	if err := d.watchVLANs(ctx); err != nil {
+		log.Warn("ramdisk: no DHCP on VLAN links added later", "error", err)
 	}
 	select {
 	case lease := <-d.primary:
@@ -159,12 +162,14 @@ type dhcpRun struct {
 	havePrimary bool
 }
 
-func (d *dhcpRun) loop(ctx context.Context, l netlink.Link) {
+// loop gets l a lease; only a physical NIC's (mayBePrimary) can be the
+// primary one, as a VLAN shares its parent's MAC, BOOTIF's too.
+func (d *dhcpRun) loop(ctx context.Context, l netlink.Link, mayBePrimary bool) {
 	name := l.Attrs().Name
 	for ctx.Err() == nil {
 		msg, err := lease4(ctx, l)
 		if err == nil {
-			primary := d.claimPrimary(l)
+			primary := mayBePrimary && d.claimPrimary(l)
 			if err = configureLease(l, msg, primary); err == nil {
 				d.log.Info("ramdisk: DHCP lease", "nic", name, "addr", msg.YourIPAddr, "primary", primary)
 				if primary {

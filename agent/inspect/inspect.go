@@ -43,6 +43,8 @@ type Options struct {
 	// Logs returns the base64 tar.gz of the agent's logs (the logs collector).
 	Logs     func(ctx context.Context) (string, error)
 	Managers []Manager
+	// DHCP is waited for before the inventory (the default collector).
+	DHCP DHCPWait
 	// Retry shapes the waits between attempts; nil is IPA's: 5 attempts,
 	// exponential from 5 s to 30 s.
 	Retry backoff.BackOff
@@ -107,6 +109,7 @@ func Collect(ctx context.Context, o Options) (map[string]any, error) {
 	for _, c := range o.Collectors {
 		switch c {
 		case "default":
+			o.DHCP.wait(ctx, o.Log, func() ([]hardware.Interface, error) { return hardware.Interfaces(o.Root, nil) })
 			var lldp map[string][]hardware.TLV
 			if o.InventoryLLDP && o.LLDP != nil {
 				lldp = o.LLDP(ctx, ifaceNames())

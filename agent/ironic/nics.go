@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/goipa/goipa/hardware"
 )
 
 // PermAddrFunc returns the permanent MAC address of a network interface.
@@ -15,7 +17,8 @@ import (
 type PermAddrFunc func(ifname string) (net.HardwareAddr, error)
 
 // MACs returns the MAC addresses to look the node up by: one per physical
-// NIC (an interface under <sysfsRoot>/class/net with a device link),
+// NIC (an interface under <sysfsRoot>/class/net with a device link) and per
+// VLAN link (name.N, which IPA's inventory lists and lookup sends),
 // preferring the permanent address from perm and falling back to the
 // current one. Addresses starting with "fa:" are dropped as IPA does; the
 // result is lowercase, sorted and without duplicates. perm may be nil.
@@ -28,8 +31,8 @@ func MACs(log *slog.Logger, sysfsRoot string, perm PermAddrFunc) ([]string, erro
 	var macs []string
 	for _, e := range ents {
 		name := e.Name()
-		if _, err := os.Stat(filepath.Join(dir, name, "device")); err != nil {
-			continue // virtual: lo, bridges, bonds, vlans, …
+		if _, err := os.Stat(filepath.Join(dir, name, "device")); err != nil && !hardware.IsVLANName(name) {
+			continue // virtual: lo, bridges, bonds, …
 		}
 		mac := nicMAC(log, dir, name, perm)
 		if mac == "" || strings.HasPrefix(mac, "fa:") {

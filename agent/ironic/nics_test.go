@@ -56,7 +56,8 @@ func fakeSysfs(t *testing.T, nics ...fakeNIC) string {
 func TestMACs(t *testing.T) {
 	nics := []fakeNIC{
 		{name: "lo", address: "00:00:00:00:00:00"},
-		{name: "br0", address: "52:54:00:99:99:99"}, // virtual: ignored
+		{name: "br0", address: "52:54:00:99:99:99"},     // virtual: ignored
+		{name: "br0.100", address: "52:54:00:00:01:00"}, // a VLAN (with a MAC of its own): in the inventory, so looked up
 		{name: "eno1", address: "3C:EC:EF:12:34:56", pci: "0000:00:19.0"},
 		{name: "enp2s0", address: "52:54:00:00:00:02", pci: "0000:02:00.0"},
 		{name: "bond-slave", address: "52:54:00:00:00:02", pci: "0000:02:00.1"}, // bonded: took its peer's MAC
@@ -82,8 +83,8 @@ func TestMACs(t *testing.T) {
 		perm PermAddrFunc
 		want []string
 	}{
-		{"permanent preferred", permFn, []string{"3c:ec:ef:12:34:56", "52:54:00:00:00:02", "52:54:00:00:00:03"}},
-		{"current only, duplicates merged", nil, []string{"3c:ec:ef:12:34:56", "52:54:00:00:00:02"}},
+		{"permanent preferred", permFn, []string{"3c:ec:ef:12:34:56", "52:54:00:00:00:02", "52:54:00:00:00:03", "52:54:00:00:01:00"}},
+		{"current only, duplicates merged", nil, []string{"3c:ec:ef:12:34:56", "52:54:00:00:00:02", "52:54:00:00:01:00"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := MACs(slog.New(slog.DiscardHandler), root, tc.perm)
@@ -96,8 +97,8 @@ func TestMACs(t *testing.T) {
 		})
 	}
 	slices.Sort(asked)
-	if want := []string{"bond-slave", "eno1", "enp2s0", "ens3", "garbage", "noaddr"}; !slices.Equal(asked, want) {
-		t.Errorf("permanent address asked for %q, want the physical NICs %q", asked, want)
+	if want := []string{"bond-slave", "br0.100", "eno1", "enp2s0", "ens3", "garbage", "noaddr"}; !slices.Equal(asked, want) {
+		t.Errorf("permanent address asked for %q, want the physical NICs and VLANs %q", asked, want)
 	}
 }
 
