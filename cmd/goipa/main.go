@@ -21,9 +21,9 @@ import (
 	"github.com/goipa/goipa/agent/ironic"
 	"github.com/goipa/goipa/agent/logs"
 	"github.com/goipa/goipa/agent/machine"
-	"github.com/goipa/goipa/ramdisk"
 	"github.com/goipa/goipa/hardware"
 	"github.com/goipa/goipa/image"
+	"github.com/goipa/goipa/ramdisk"
 )
 
 // lookupPause separates two lookup rounds in the ramdisk, where no service
