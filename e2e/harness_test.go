@@ -157,14 +157,24 @@ func (w *world) enroll(t *testing.T, spec ironiclab.NodeSpec, disks []qemu.Disk)
 	}
 	// What Ironic's PXE configuration would pass (fake boot passes nothing).
 	cmdline := fmt.Sprintf("ipa-api-url=http://%s:%d", qemu.GuestServiceIP, guestIronicPort)
-	switch w.lab.InspectInterface {
-	case "inspector":
-		cmdline += fmt.Sprintf(" ipa-inspection-callback-url=http://%s:%d/v1/continue", qemu.GuestServiceIP, guestInspectorPort)
-	case "agent":
-		cmdline += fmt.Sprintf(" ipa-inspection-callback-url=http://%s:%d/v1/continue_inspection", qemu.GuestServiceIP, guestIronicPort)
+	if cb := w.inspectionCallback(); cb != "" {
+		cmdline += " ipa-inspection-callback-url=" + cb
 	}
 	return &baremetal{w: w, t: t, node: n, vm: qemu.Options{Kernel: w.kernel, Initrd: w.initrd, MemMB: 384, MAC: mac,
 		Append: cmdline, Advertise: true, GuestFwds: w.fwds, Disks: disks}}
+}
+
+// inspectionCallback is where the ramdisk posts its inspection data, as
+// the guest reaches it: ironic-inspector on 21.4, Ironic itself on 35; ""
+// without in-band inspection.
+func (w *world) inspectionCallback() string {
+	switch w.lab.InspectInterface {
+	case "inspector":
+		return fmt.Sprintf("http://%s:%d/v1/continue", qemu.GuestServiceIP, guestInspectorPort)
+	case "agent":
+		return fmt.Sprintf("http://%s:%d/v1/continue_inspection", qemu.GuestServiceIP, guestIronicPort)
+	}
+	return ""
 }
 
 // Provision states in which the node waits for a ramdisk to call back.

@@ -448,7 +448,10 @@ check_provision_state_interval = 10
 periodic_max_workers = 2
 workers_pool_size = 50
 permitted_image_formats = raw,qcow2,iso
-
+{{if .Ironic35}}# 35 runs zstd -d on any file it caches that starts with zstd's magic; it
+# fails on goipa's ramdisk, a zstd archive followed by an uncompressed one.
+disable_zstandard_decompression = true
+{{end}}
 [deploy]
 http_url = {{if .Opts.NetBoot}}{{.Opts.NetBoot.HTTPURL}}{{else}}{{.Opts.ImageURL}}{{end}}
 http_root = {{.Dir}}/httpboot
