@@ -53,7 +53,7 @@ func Require(t testing.TB, rel Release) string {
 	if rel == Ironic35 {
 		root := os.Getenv(RootEnv)
 		if root == "" {
-			t.Skipf("%s unset: run make deps-ironic35 and set it to the root it prints, or run make test", RootEnv)
+			t.Skipf("%s unset: make deps-ironic35 builds the root ($CACHE/forky-root-HASH), make test sets it", RootEnv)
 		}
 		if _, err := os.Stat(filepath.Join(root, Binary)); err != nil {
 			t.Fatalf("Ironic 35 root %s: %v (make deps-ironic35 builds it)", root, err)
