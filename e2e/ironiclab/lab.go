@@ -39,6 +39,14 @@ const (
 	Ironic35 Release = "ironic35"
 )
 
+// Version is the release's version, for reports.
+func (r Release) Version() string {
+	if r == Ironic35 {
+		return "35.0.1"
+	}
+	return "21.4"
+}
+
 // Releases are the Ironic releases every real-Ironic scenario runs against.
 var Releases = []Release{Ironic21, Ironic35}
 
