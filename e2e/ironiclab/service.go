@@ -73,7 +73,7 @@ func (s service) run(t testing.TB, dir string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		// The whole process group: a service may fork workers.
+		// The whole process group: Ironic 35 forks its workers (cotyledon).
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
 		logf.Close()
