@@ -230,6 +230,12 @@ func freePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// Inventory decodes the node's stored inspection data (GET
+// /v1/nodes/{id}/inventory, API 1.81) into out.
+func (l *Lab) Inventory(ctx context.Context, uuid string, out any) error {
+	return l.do(ctx, l.URL, "1.81", "GET", "/v1/nodes/"+uuid+"/inventory", nil, out)
+}
+
 // Do calls the Ironic API and decodes a JSON answer into out (if not nil).
 func (l *Lab) Do(ctx context.Context, method, path string, body, out any) error {
 	err := l.do(ctx, l.URL, APIVersion, method, path, body, out)
@@ -507,8 +513,10 @@ power_off = false
 {{end}}{{if .Ironic35}}[inspector]
 require_managed_boot = false
 power_off = false
-# What ironic-inspector's scheduler and root disk hooks set on 21.4.
-hooks = $default_hooks,memory,cpus,root-device
+# What ironic-inspector's scheduler and root disk hooks set on 21.4, and
+# Metal3's extra-hardware and parse-lldp.
+hooks = $default_hooks,memory,cpus,root-device,extra-hardware,parse-lldp
+extra_hardware_strict = true
 
 [auto_discovery]
 enabled = false
