@@ -122,8 +122,9 @@ func configureStatic(l netlink.Link, s *staticNet) error {
 // BOOTIF NIC's, or without BOOTIF the first to arrive. The primary gets the
 // plain default route and writes resolv.conf; other NICs get addresses and
 // higher-metric routes. NICs that have no lease yet keep trying in the
-// background until ctx ends.
-func dhcpAll(ctx context.Context, log *slog.Logger, nics []netlink.Link, bootMAC net.HardwareAddr) (*dhcpv4.DHCPv4, error) {
+// background until ctx ends. Once v6 closes (IPv6 is up) it waits only
+// v4Grace more and may return no lease (see waitPrimary).
+func dhcpAll(ctx context.Context, log *slog.Logger, nics []netlink.Link, bootMAC net.HardwareAddr, v6 <-chan struct{}) (*dhcpv4.DHCPv4, error) {
 	d := &dhcpRun{log: log, bootMAC: bootMAC, primary: make(chan *dhcpv4.DHCPv4, 1)}
 	// The BOOTIF NIC starts first.
 	slices.SortStableFunc(nics, func(a, b netlink.Link) int {
@@ -136,14 +137,7 @@ func dhcpAll(ctx context.Context, log *slog.Logger, nics []netlink.Link, bootMAC
 	if err := d.watchVLANs(ctx); err != nil {
 		log.Warn("ramdisk: no DHCP on VLAN links added later", "error", err)
 	}
-	select {
-	case lease := <-d.primary:
-		return lease, nil
-	case <-time.After(dhcpWait):
-		return nil, fmt.Errorf("%w: no DHCP lease after %v", ErrNoNetwork, dhcpWait)
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return waitPrimary(ctx, d.primary, v6)
 }
 
 func boolRank(b bool) int {

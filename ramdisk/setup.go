@@ -30,7 +30,8 @@ import (
 
 // Setup prepares the ramdisk, in order: mounts (/run), the drivers of the
 // image's module list for the NICs present, the network (static with
-// goipa.net=static or goipa.ip=, else DHCP on every NIC, BOOTIF first), the
+// goipa.net=static or goipa.ip=, else DHCP on every NIC, BOOTIF first;
+// IPv6 on every NIC from router advertisements, with DHCPv6 as they ask), the
 // host name and, with ntp (IPA's ntp_server, from ipa-ntp-server or a config
 // file: comma-separated host[:port]), the clock; a clock that could not be
 // set is an ErrClockNotSet in the error. cmdline holds the kernel
@@ -183,6 +184,7 @@ func setupNetwork(ctx context.Context, log *slog.Logger, opts options) (*dhcpv4.
 	if err != nil {
 		log.Warn("ramdisk: configuring the NICs found", "error", err)
 	}
+	v6 := startIPv6(ctx, log, nics)
 	linksUp(log, nics)
 	if opts.static != nil {
 		l := nics[0]
@@ -195,7 +197,7 @@ func setupNetwork(ctx context.Context, log *slog.Logger, opts options) (*dhcpv4.
 		log.Info("ramdisk: static address", "nic", l.Attrs().Name, "addr", opts.static.addr, "gw", opts.static.gw)
 		return nil, nil
 	}
-	return dhcpAll(ctx, log, nics, opts.bootMAC)
+	return dhcpAll(ctx, log, nics, opts.bootMAC, v6)
 }
 
 func setHostname(name string) error {
