@@ -43,6 +43,9 @@ const DefaultMAC = "52:54:00:12:34:56"
 // loopback; the tests must not reach beyond this machine.
 var ErrNotLoopback = errors.New("guest forward target is not a loopback address")
 
+// ErrTapUserNet reports user-network options given with Options.Tap.
+var ErrTapUserNet = errors.New("qemu: a tap NIC has no user-network forwards, TFTP or DHCP")
+
 // Options describe one VM.
 type Options struct {
 	Kernel string // PVH vmlinux (or bzImage); empty: the firmware boots from the disks
@@ -85,6 +88,12 @@ type Options struct {
 	// 10.0.2.15), so several VMs can be told apart by the address they call
 	// back from.
 	GuestIP string
+	// Tap wires the first NIC to this tap device instead of QEMU's user
+	// network, for networks slirp cannot play (IPv6 only: its forwards are
+	// IPv4). The test owns the tap, in a network namespace of its own, and
+	// reaches the agent over it (there is no AgentAddr), so it cannot go
+	// with GuestFwds, Advertise, GuestIP, TFTP or NetBoot.
+	Tap string
 	// NICs are more NICs, each on a QEMU user network of its own
 	// (10.0.3.0/24, 10.0.4.0/24, …; restrict=on, no forwards), whose DHCP
 	// gives it an address and which reaches nothing else.
@@ -254,6 +263,12 @@ func (o Options) args(port int) ([]string, error) {
 
 	netdev := fmt.Sprintf("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:%d", port, AgentPort)
 	nic := "virtio-net-pci,netdev=n0,mac=" + mac
+	if o.Tap != "" {
+		if len(o.GuestFwds) > 0 || o.Advertise || o.GuestIP != "" || o.TFTP != "" || o.NetBoot != "" {
+			return nil, ErrTapUserNet
+		}
+		netdev = "tap,id=n0,ifname=" + o.Tap + ",script=no,downscript=no"
+	}
 	if o.GuestIP != "" {
 		netdev += ",dhcpstart=" + o.GuestIP
 	}
