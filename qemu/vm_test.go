@@ -129,3 +129,25 @@ func TestArgsUEFI(t *testing.T) {
 		t.Error("UEFI without a variable store accepted")
 	}
 }
+
+func TestArgsTap(t *testing.T) {
+	args, err := Options{Kernel: "k", Initrd: "i", Accel: TCG, Tap: "goipa6-0"}.args(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := argValues(args, "-netdev"), []string{"tap,id=n0,ifname=goipa6-0,script=no,downscript=no"}; !slices.Equal(got, want) {
+		t.Errorf("-netdev = %q, want %q", got, want)
+	}
+	for _, o := range []Options{
+		{GuestFwds: []Fwd{{GuestPort: 80, HostAddr: "127.0.0.1:80"}}},
+		{Advertise: true},
+		{GuestIP: "10.0.2.20"},
+		{TFTP: "/srv/tftp"},
+		{NetBoot: "boot.ipxe"},
+	} {
+		o.Accel, o.Tap = TCG, "goipa6-0"
+		if _, err := o.args(1); !errors.Is(err, ErrTapUserNet) {
+			t.Errorf("%+v: err = %v, want ErrTapUserNet", o, err)
+		}
+	}
+}
