@@ -131,7 +131,7 @@ func TestIPv6Lookup(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			Start(t, Options{Kernel: kernel, Initrd: initrd, Tap: ifname,
+			vm := Start(t, Options{Kernel: kernel, Initrd: initrd, Tap: ifname,
 				Append: "ipa-api-url=" + ironicURL})
 			ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 			defer cancel()
@@ -149,6 +149,9 @@ func TestIPv6Lookup(t *testing.T) {
 			}
 			if seen := r.DHCPv6Seen(); !slices.Contains(seen, tc.wantDHCP) {
 				t.Errorf("DHCPv6 messages %v, want a %v", seen, tc.wantDHCP)
+			}
+			if !strings.Contains(vm.Console(), "dns=[fd00::53]") {
+				t.Error("the console does not show DHCPv6's DNS server")
 			}
 			// The agent's API at the callback URL, its certificate checked
 			// against the agent_verify_ca it sent (auto TLS).
