@@ -11,11 +11,7 @@ import (
 // TestFSLabel reads labels from images made by the tools Ironic uses:
 // genisoimage (mkisofs) and mkfs.vfat.
 func TestFSLabel(t *testing.T) {
-	for _, tool := range []string{"genisoimage", "mkfs.vfat"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (make deps-test)", tool)
-		}
-	}
+	needTools(t, "genisoimage", "mkfs.vfat")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	if err := os.MkdirAll(filepath.Join(src, "openstack/latest"), 0o755); err != nil {

@@ -1,0 +1,310 @@
+package ramdisk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrVirtualMedia reports virtual media that boot_method=vmedia promised
+// and that could not be read.
+var ErrVirtualMedia = errors.New("virtual media")
+
+// VirtualMedia is what a virtual media boot brought besides the kernel
+// line: its configuration files are copied into /etc by LoadVirtualMedia.
+type VirtualMedia struct {
+	// Device is the ISO's block device (labelled config-2 or
+	// VMEDIA_BOOT_ISO); "" when none was found.
+	Device string
+	// Copied lists the files copied into /etc/ironic-python-agent and
+	// /etc/ironic-python-agent.d.
+	Copied []string
+	// NetworkData is the ISO's openstack/latest/network_data.json; nil
+	// without one.
+	NetworkData *NetworkData
+	// Params is the parameters.txt of the legacy floppy labelled ir-vfd-dev
+	// (key=value words, to be merged over the kernel command line); "" without.
+	Params string
+
+	mods *loader // the drivers loaded to find the media, reused by Setup
+}
+
+// Labels of Ironic's media (ironic/common/images.py): the boot ISO is
+// config-2 when it carries openstack/ files (network_data.json), else
+// VMEDIA_BOOT_ISO; create_vfat_image labels the floppy ir-vfd-dev. Matched
+// in any case, as IPA does.
+var (
+	isoLabels    = []string{"config-2", "vmedia_boot_iso"}
+	floppyLabels = []string{"ir-vfd-dev"}
+)
+
+const (
+	paramBootMethod = "boot_method"
+	bootVMedia      = "vmedia"
+	// vmediaWait bounds the search for the ISO: the BMC's virtual CD (SATA
+	// or USB) enumerates after its controller's driver loads.
+	vmediaWait = 15 * time.Second
+	vmediaPoll = 100 * time.Millisecond
+	// vmediaMaxUSB: a USB disk larger than this is a real disk, not a BMC's
+	// virtual drive (IPA's _check_vmedia_device).
+	vmediaMaxUSB = 4 << 30
+)
+
+// vmediaModules are what reading the media needs beyond the controller's
+// driver: SCSI CD-ROM and disk, and their file systems.
+var vmediaModules = []string{"sr_mod", "sd_mod", "isofs", "vfat", "nls_cp437", "nls_utf8"}
+
+// Files on the media, relative to its root.
+var (
+	vmediaConfigDirs = []string{"etc/ironic-python-agent", "etc/ironic-python-agent.d"}
+	networkDataPath  = "openstack/latest/network_data.json"
+	paramsPath       = "parameters.txt"
+)
+
+// VMediaBoot reports whether the kernel command line says the node booted
+// from virtual media (Ironic adds boot_method=vmedia to the ISO's line).
+func VMediaBoot(cmdline map[string]string) bool { return cmdline[paramBootMethod] == bootVMedia }
+
+// LoadVirtualMedia does what IPA does at start after a virtual media boot,
+// before its configuration is read: it loads the drivers of the storage
+// controllers present and of CD-ROMs and their file systems, finds the ISO
+// Ironic attached (a CD-ROM, or a USB disk under 4 GiB, labelled config-2
+// or VMEDIA_BOOT_ISO; never a partition or a local disk), copies its
+// etc/ironic-python-agent/ and etc/ironic-python-agent.d/ into /etc (Ironic
+// puts ironic.crt and the TLS options there) and reads its
+// network_data.json, and reads parameters.txt from a floppy labelled
+// ir-vfd-dev. Call it only when VMediaBoot; errors are ErrVirtualMedia, and
+// what could be read is returned with them.
+func LoadVirtualMedia(ctx context.Context, log *slog.Logger, cmdline map[string]string) (*VirtualMedia, error) {
+	start := time.Now()
+	// A bad option is Setup's to report; the module blacklist is read anyway.
+	opts, _ := parseOptions(cmdline)
+	var uts unix.Utsname
+	_ = unix.Uname(&uts)
+	mods, err := newLoader(log, opts, cmdline, "/sys", "/", unix.ByteSliceToString(uts.Release[:]), loadedModules(), insmod)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrVirtualMedia, err)
+	}
+	vm := &VirtualMedia{mods: mods}
+	var iso, floppy medium
+	for deadline := time.Now().Add(vmediaWait); ; {
+		if err := mods.coldplug(ctx, isStorageDevice); err != nil {
+			return vm, fmt.Errorf("%w: %w", ErrVirtualMedia, err)
+		}
+		if err := mods.load(ctx, vmediaModules); err != nil {
+			return vm, fmt.Errorf("%w: %w", ErrVirtualMedia, err)
+		}
+		iso, floppy = findMedia(log, "/sys", "/dev")
+		if iso.dev != "" || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return vm, ctx.Err()
+		case <-time.After(vmediaPoll):
+		}
+	}
+	var errs []error
+	if iso.dev == "" {
+		errs = append(errs, fmt.Errorf("%w: no device labelled %s after %v", ErrVirtualMedia, strings.Join(isoLabels, " or "), vmediaWait))
+	} else {
+		vm.Device = iso.dev
+		err := withMounted(iso, func(root string) error {
+			copied, err := copyConfig(root, "/etc")
+			vm.Copied = copied
+			nd, nerr := readNetworkData(root)
+			vm.NetworkData = nd
+			return errors.Join(err, nerr)
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: %s: %w", ErrVirtualMedia, iso.dev, err))
+		}
+	}
+	if floppy.dev != "" {
+		err := withMounted(floppy, func(root string) error {
+			b, err := os.ReadFile(filepath.Join(root, paramsPath))
+			vm.Params = string(b)
+			return err
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: %s: %w", ErrVirtualMedia, floppy.dev, err))
+		}
+	}
+	log.Info("ramdisk: virtual media", "device", vm.Device, "copied", vm.Copied, "network_data", vm.NetworkData != nil,
+		"floppy", floppy.dev, "elapsed", time.Since(start).Round(time.Millisecond))
+	return vm, errors.Join(errs...)
+}
+
+// isStorageDevice matches the modalias of what virtual media hang off: PCI
+// mass storage controllers (class 01) and USB host controllers (0c03),
+// virtio block and SCSI, USB mass storage interfaces (class 08).
+func isStorageDevice(modalias string) bool {
+	switch {
+	case strings.HasPrefix(modalias, "pci:"):
+		return strings.Contains(modalias, "bc01sc") || strings.Contains(modalias, "bc0Csc03")
+	case strings.HasPrefix(modalias, "virtio:"):
+		return strings.HasPrefix(modalias, "virtio:d00000002v") || strings.HasPrefix(modalias, "virtio:d00000008v")
+	case strings.HasPrefix(modalias, "usb:"):
+		return strings.Contains(modalias, "ic08")
+	}
+	return false
+}
+
+// medium is a labelled block device.
+type medium struct{ dev, fstype string }
+
+// findMedia looks at every block device in sysfs for the ISO and the
+// floppy. Only whole devices that can be a BMC's virtual drive count: a
+// CD-ROM, or a USB disk under 4 GiB. A local disk or partition labelled
+// config-2 is an instance's config drive, whose files must not configure
+// the agent.
+func findMedia(log *slog.Logger, sysfs, dev string) (iso, floppy medium) {
+	ents, err := os.ReadDir(filepath.Join(sysfs, "class/block"))
+	if err != nil {
+		return iso, floppy
+	}
+	for _, e := range ents {
+		name := e.Name()
+		dir := filepath.Join(sysfs, "class/block", name)
+		if !virtualDrive(dir) {
+			continue
+		}
+		f, err := os.Open(filepath.Join(dev, name))
+		if err != nil {
+			continue // a CD-ROM drive without a disc
+		}
+		fstype, label, err := fsLabel(f)
+		f.Close()
+		if err != nil {
+			continue
+		}
+		m := medium{dev: filepath.Join(dev, name), fstype: fstype}
+		switch {
+		case iso.dev == "" && slices.ContainsFunc(isoLabels, eqFold(label)):
+			iso = m
+		case floppy.dev == "" && slices.ContainsFunc(floppyLabels, eqFold(label)):
+			floppy = m
+		default:
+			continue
+		}
+		log.Debug("ramdisk: virtual media found", "device", m.dev, "type", fstype, "label", label)
+	}
+	return iso, floppy
+}
+
+func eqFold(s string) func(string) bool {
+	return func(t string) bool { return strings.EqualFold(s, t) }
+}
+
+// virtualDrive reports whether the block device at dir (its sysfs
+// directory) may be a BMC's virtual drive: not a partition, and a SCSI
+// CD-ROM (device type 5) or a USB disk under vmediaMaxUSB.
+func virtualDrive(dir string) bool {
+	if _, err := os.Stat(filepath.Join(dir, "partition")); err == nil {
+		return false
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "device/type")); err == nil && strings.TrimSpace(string(b)) == "5" {
+		return true
+	}
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil || !strings.Contains(real, "/usb") {
+		return false
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "size"))
+	if err != nil {
+		return false
+	}
+	sectors, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return err == nil && sectors > 0 && sectors*512 < vmediaMaxUSB
+}
+
+// withMounted mounts m read-only on a fresh directory, calls fn with it
+// and unmounts.
+func withMounted(m medium, fn func(root string) error) error {
+	dir, err := os.MkdirTemp("", "vmedia")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(dir)
+	if err := unix.Mount(m.dev, dir, m.fstype, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mount %s: %w", m.fstype, err)
+	}
+	err = fn(dir)
+	if uerr := unix.Unmount(dir, 0); uerr != nil {
+		err = errors.Join(err, fmt.Errorf("unmount: %w", uerr))
+	}
+	return err
+}
+
+// copyConfig copies the files of root's etc/ironic-python-agent{,.d} into
+// etc/ironic-python-agent{,.d} (etc is "/etc"), as IPA's
+// _copy_config_from: files only, existing ones replaced. It returns the
+// files written.
+func copyConfig(root, etc string) ([]string, error) {
+	var copied []string
+	for _, d := range vmediaConfigDirs {
+		src := filepath.Join(root, d)
+		ents, err := os.ReadDir(src)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return copied, err
+		}
+		dst := filepath.Join(etc, strings.TrimPrefix(d, "etc/"))
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			return copied, err
+		}
+		for _, e := range ents {
+			if !e.Type().IsRegular() {
+				continue
+			}
+			to := filepath.Join(dst, e.Name())
+			if err := copyFile(filepath.Join(src, e.Name()), to); err != nil {
+				return copied, err
+			}
+			copied = append(copied, to)
+		}
+	}
+	return copied, nil
+}
+
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s: %w", from, err)
+	}
+	return out.Close()
+}
+
+// readNetworkData parses root's network_data.json; nil, nil without one.
+func readNetworkData(root string) (*NetworkData, error) {
+	b, err := os.ReadFile(filepath.Join(root, networkDataPath))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ParseNetworkData(b)
+}

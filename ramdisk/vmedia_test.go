@@ -1,0 +1,160 @@
+package ramdisk
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// TestFindMedia: a fake sysfs and /dev whose "devices" are images made by
+// genisoimage and mkfs.vfat. Only a CD-ROM or a small USB disk counts; the
+// same labels on a local disk or a partition (an instance's config drive)
+// do not.
+func TestFindMedia(t *testing.T) {
+	needTools(t, "genisoimage", "mkfs.vfat")
+	root := t.TempDir()
+	sysfs, dev, src := filepath.Join(root, "sys"), filepath.Join(root, "dev"), filepath.Join(root, "src")
+	mkdir(t, dev, src)
+	iso := func(name, label string) {
+		run(t, "genisoimage", "-quiet", "-r", "-J", "-V", label, "-o", filepath.Join(dev, name), src)
+	}
+	vfat := func(name, label string, size int64) {
+		p := filepath.Join(dev, name)
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(p, size); err != nil {
+			t.Fatal(err)
+		}
+		run(t, "mkfs.vfat", "-n", label, p)
+	}
+	// device makes /sys/class/block/NAME a link into /sys/devices/PATH.
+	device := func(name, path string, files map[string]string) {
+		dir := filepath.Join(sysfs, "devices", path, "block", name)
+		mkdir(t, dir, filepath.Join(sysfs, "class/block"))
+		for f, body := range files {
+			p := filepath.Join(dir, f)
+			mkdir(t, filepath.Dir(p))
+			if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Symlink(dir, filepath.Join(sysfs, "class/block", name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const ata, usb = "pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0", "pci0000:00/0000:00:14.0/usb1/1-1/1-1:1.0/host6/target6:0:0/6:0:0:0"
+
+	iso("sda", "config-2") // a local disk holding a config drive
+	device("sda", ata, map[string]string{"device/type": "0\n", "size": "2048\n"})
+	iso("sda1", "config-2") // its partition
+	device("sda1", ata+"/sda", map[string]string{"partition": "1\n", "size": "2048\n"})
+	vfat("sdb", "IR-VFD-DEV", 100<<10) // a BMC's virtual floppy over USB, label in upper case
+	device("sdb", usb, map[string]string{"device/type": "0\n", "size": "200\n"})
+	iso("sr0", "VMEDIA_BOOT_ISO") // the BMC's virtual CD
+	device("sr0", "pci0000:00/0000:00:1f.2/ata2/host1/target1:0:0/1:0:0:0", map[string]string{"device/type": "5\n", "size": "4\n"})
+	device("sr1", "pci0000:00/0000:00:1f.2/ata3/host2/target2:0:0/2:0:0:0", map[string]string{"device/type": "5\n"}) // no disc
+
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	gotISO, gotFloppy := findMedia(log, sysfs, dev)
+	if want := (medium{dev: filepath.Join(dev, "sr0"), fstype: fsISO9660}); gotISO != want {
+		t.Errorf("ISO = %+v, want %+v", gotISO, want)
+	}
+	if want := (medium{dev: filepath.Join(dev, "sdb"), fstype: fsVFAT}); gotFloppy != want {
+		t.Errorf("floppy = %+v, want %+v", gotFloppy, want)
+	}
+
+	// A USB disk of 4 GiB or more is a real disk.
+	if err := os.WriteFile(filepath.Join(sysfs, "class/block/sdb/size"), []byte("8388608\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, floppy := findMedia(log, sysfs, dev); floppy.dev != "" {
+		t.Errorf("floppy on a 4 GiB USB disk = %+v, want none", floppy)
+	}
+}
+
+func TestCopyConfig(t *testing.T) {
+	root, etc := t.TempDir(), t.TempDir()
+	files := map[string]string{
+		"etc/ironic-python-agent/ironic.crt":         "CA",
+		"etc/ironic-python-agent.d/ironic-tls.conf":  "[DEFAULT]\ncafile = /etc/ironic-python-agent/ironic.crt\n",
+		"etc/ironic-python-agent.d/sub/ignored.conf": "directories are not copied",
+		"openstack/latest/network_data.json":         "{}",
+		"etc/other/ignored.conf":                     "",
+	}
+	for p, body := range files {
+		mkdir(t, filepath.Dir(filepath.Join(root, p)))
+		if err := os.WriteFile(filepath.Join(root, p), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A file the ramdisk image already has is replaced.
+	mkdir(t, filepath.Join(etc, "ironic-python-agent.d"))
+	if err := os.WriteFile(filepath.Join(etc, "ironic-python-agent.d/ironic-tls.conf"), []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	copied, err := copyConfig(root, etc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(etc, "ironic-python-agent/ironic.crt"), filepath.Join(etc, "ironic-python-agent.d/ironic-tls.conf")}
+	if !reflect.DeepEqual(copied, want) {
+		t.Errorf("copied %q, want %q", copied, want)
+	}
+	for _, p := range []string{"ironic-python-agent/ironic.crt", "ironic-python-agent.d/ironic-tls.conf"} {
+		b, err := os.ReadFile(filepath.Join(etc, p))
+		if err != nil || string(b) != files["etc/"+p] {
+			t.Errorf("%s = %q, %v; want %q", p, b, err, files["etc/"+p])
+		}
+	}
+
+	// No config directories: nothing copied, no error.
+	if copied, err := copyConfig(t.TempDir(), etc); err != nil || len(copied) != 0 {
+		t.Errorf("empty medium: copied %q, %v", copied, err)
+	}
+}
+
+func TestVMediaBoot(t *testing.T) {
+	tests := []struct {
+		cmdline map[string]string
+		want    bool
+	}{
+		{map[string]string{"boot_method": "vmedia"}, true},
+		{map[string]string{"boot_method": "pxe"}, false},
+		{map[string]string{"ipa-api-url": "http://x"}, false},
+	}
+	for _, tt := range tests {
+		if got := VMediaBoot(tt.cmdline); got != tt.want {
+			t.Errorf("%v: VMediaBoot = %v, want %v", tt.cmdline, got, tt.want)
+		}
+	}
+}
+
+func mkdir(t *testing.T, dirs ...string) {
+	t.Helper()
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func run(t *testing.T, argv ...string) {
+	t.Helper()
+	if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %v\n%s", argv, err, out)
+	}
+}
+
+func needTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (make deps-test)", tool)
+		}
+	}
+}
