@@ -1,0 +1,198 @@
+package qemu
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goipa/goipa/tstest/fakeironic"
+)
+
+// vmediaNetworkData puts the NIC in a one-member active-backup bond with
+// the static address 10.0.2.50 (QEMU's DHCP would hand out .15) and a
+// VLAN on the bond, as Metal3's preprovisioning network data would.
+var vmediaNetworkData = fmt.Sprintf(`{
+  "links": [
+    {"id": "enp0s2", "type": "phy", "ethernet_mac_address": %[1]q},
+    {"id": "bond0", "type": "bond", "bond_links": ["enp0s2"], "bond_mode": "active-backup",
+     "ethernet_mac_address": %[1]q},
+    {"id": "storage", "type": "vlan", "vlan_link": "bond0", "vlan_id": 100}
+  ],
+  "networks": [
+    {"id": "provisioning", "type": "ipv4", "link": "bond0", "ip_address": "10.0.2.50",
+     "netmask": "255.255.255.0", "routes": [{"network": "0.0.0.0", "netmask": "0.0.0.0", "gateway": %[2]q}]},
+    {"id": "storage", "type": "ipv4", "link": "storage", "ip_address": "192.168.100.5", "netmask": "255.255.255.0"}
+  ],
+  "services": [{"type": "dns", "address": "10.0.2.3"}]
+}`, DefaultMAC, GuestHostIP)
+
+// TestVirtualMediaNetworkData boots the vm profile as Ironic's redfish
+// virtual media boot would: the kernel line and the CD-ROM are those
+// Debian's Ironic builds (image_utils.prepare_deploy_iso, run by
+// vmediaiso.py, with [agent]api_ca_file and the node's network_data), and
+// Ironic answers only over TLS with a certificate of a CA the ramdisk
+// knows only from the ISO. The agent must take its address, bond and VLAN
+// from network_data.json, not from QEMU's DHCP, and look up and heartbeat
+// over TLS.
+func TestVirtualMediaNetworkData(t *testing.T) {
+	kernel, _ := Images(t)
+	initrd := VMInitrd(t)
+	for _, tool := range []string{"/usr/bin/python3", "isoinfo", "mkisofs"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s: %v (make deps-test deps-ironic)", tool, err)
+		}
+	}
+	if err := exec.Command("/usr/bin/python3", "-c", "import ironic.drivers.modules.image_utils").Run(); err != nil {
+		t.Skipf("Debian's Ironic: %v (make deps-ironic)", err)
+	}
+	dir := t.TempDir()
+	caPEM, serverCert := testCA(t, net.ParseIP(GuestServiceIP))
+	ca := filepath.Join(dir, "ca.crt")
+	nd := filepath.Join(dir, "network_data.json")
+	for p, body := range map[string][]byte{ca: caPEM, nd: []byte(vmediaNetworkData)} {
+		if err := os.WriteFile(p, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	ironic, err := fakeironic.New(fakeironic.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fakeironic.DefaultConfig()
+	cfg.HeartbeatTimeout = 30
+	ironic.SetConfig(cfg)
+	srv := httptest.NewUnstartedServer(ironic)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	node, err := ironic.AddNode(fakeironic.Node{Name: t.Name(), MACs: []string{DefaultMAC}, ProvisionState: fakeironic.StateDeployWait})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// What is on the CD-ROM does not boot here (QEMU starts the kernel
+	// itself), but it is Ironic's: the bzImage and the ramdisk.
+	isoKernel := filepath.Join(filepath.Dir(kernel), "goipa.kernel")
+	if _, err := os.Stat(isoKernel); err != nil {
+		isoKernel = kernel
+	}
+	start := time.Now()
+	out, err := exec.Command("/usr/bin/python3", "vmediaiso.py", isoKernel, initrd, ca, nd, dir,
+		fmt.Sprintf("ipa-api-url=https://%s:%d", GuestServiceIP, guestIronicPort), "ipa-debug=1").Output()
+	if err != nil {
+		t.Fatalf("vmediaiso.py: %v\n%s", err, stderr(err))
+	}
+	iso := strings.TrimSpace(string(out))
+	t.Logf("Ironic built %s in %v", filepath.Base(iso), time.Since(start).Round(10*time.Millisecond))
+	line := isolinuxAppend(t, iso)
+	if !strings.Contains(line, "boot_method=vmedia") {
+		t.Fatalf("Ironic's kernel line lacks boot_method=vmedia: %s", line)
+	}
+
+	vm := Start(t, Options{Kernel: kernel, Initrd: initrd, Append: line, CDROM: iso,
+		GuestFwds: []Fwd{{GuestPort: guestIronicPort, HostAddr: srv.Listener.Addr().String()}}})
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	hb, err := ironic.WaitAgent(ctx, node.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("QEMU start → first heartbeat: %v", hb.Time.Sub(vm.Started()).Round(10*time.Millisecond))
+
+	// The only listener is TLS: a lookup means the ISO's CA was trusted.
+	if len(ironic.Lookups()) == 0 {
+		t.Error("heartbeat without lookup")
+	}
+	if u, err := url.Parse(hb.Body.CallbackURL); err != nil || u.Host != "10.0.2.50:9999" {
+		t.Errorf("callback_url = %q, want the network_data address 10.0.2.50:9999", hb.Body.CallbackURL)
+	}
+	console := vm.Console()
+	for _, want := range []string{
+		"/etc/ironic-python-agent/ironic.crt",
+		"/etc/ironic-python-agent.d/ironic-tls.conf",
+		"network_data=true",
+		"name=bond0 kind=bond members=[",
+		"name=bond0.100 kind=vlan",
+		"addr=10.0.2.50/24",
+		"addr=192.168.100.5/24",
+	} {
+		if !strings.Contains(console, want) {
+			t.Errorf("console lacks %q", want)
+		}
+	}
+	if strings.Contains(console, "ramdisk: DHCP lease") {
+		t.Error("the agent ran DHCP despite network_data.json")
+	}
+}
+
+// isolinuxAppend is the kernel line Ironic wrote into the ISO's
+// isolinux.cfg.
+func isolinuxAppend(t *testing.T, iso string) string {
+	t.Helper()
+	out, err := exec.Command("isoinfo", "-R", "-x", "/isolinux/isolinux.cfg", "-i", iso).Output()
+	if err != nil {
+		t.Fatalf("isoinfo: %v\n%s", err, stderr(err))
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if a, ok := strings.CutPrefix(strings.TrimSpace(line), "append "); ok {
+			return a
+		}
+	}
+	t.Fatalf("isolinux.cfg has no append line:\n%s", out)
+	return ""
+}
+
+func stderr(err error) string {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(ee.Stderr)
+	}
+	return ""
+}
+
+// testCA makes a CA and a server certificate it signed for ip; it returns
+// the CA in PEM and the server's key pair.
+func testCA(t *testing.T, ip net.IP) ([]byte, tls.Certificate) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "goipa test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: ip.String()},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IPAddresses: []net.IP{ip},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caTmpl, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}

@@ -1,0 +1,59 @@
+"""Builds a virtual media deploy ISO with Ironic's own code, as its redfish
+boot interface does (image_utils.prepare_deploy_iso): the kernel line,
+ironic.crt with the TLS config file and network_data.json are laid out by
+the Ironic installed on this host. Usage:
+
+  vmediaiso.py KERNEL INITRD CA_FILE NETWORK_DATA_JSON OUT_DIR KEY=VALUE...
+
+KEY=VALUE are the ramdisk parameters Ironic would pass (ipa-api-url, ...);
+boot_method=vmedia is added here as redfish's prepare_ramdisk does. The ISO
+is published into OUT_DIR (Ironic's [deploy]http_root); its path is printed.
+"""
+import json
+import os
+import sys
+import types
+
+from ironic.common import context
+from ironic.conf import CONF
+from ironic.drivers.modules import image_utils
+
+
+def main(kernel, initrd, ca, network_data, out, *params):
+    CONF([], project='ironic')
+    CONF.set_override('api_ca_file', ca, group='agent')
+    CONF.set_override('http_root', out, group='deploy')
+    CONF.set_override('http_url', 'http://vmedia.invalid', group='deploy')
+    CONF.set_override('default_boot_mode', 'bios', group='deploy')
+    CONF.set_override('use_swift', False, group='redfish')
+    CONF.set_override('file_url_allowed_paths',
+                      [os.path.dirname(kernel), os.path.dirname(initrd)],
+                      group='conductor')
+    # The VM boots the kernel directly (QEMU -kernel): the boot sector only
+    # has to exist for mkisofs -b.
+    CONF.set_override('isolinux_bin', sys.argv[0] + '.bootsector')
+    with open(CONF.isolinux_bin, 'wb') as f:
+        f.write(bytes(2048))
+    with open(network_data) as f:
+        nd = json.load(f)
+
+    node = types.SimpleNamespace(
+        uuid='1be26c0b-03f2-4d2e-ae87-c02d7f33c781', driver='redfish',
+        provision_state='deploying', driver_info={}, instance_info={},
+        driver_internal_info={}, properties={},
+        get_interface=lambda name: 'redfish-virtual-media')
+    task = types.SimpleNamespace(
+        node=node, context=context.get_admin_context(),
+        driver=types.SimpleNamespace(network=types.SimpleNamespace(
+            get_node_network_data=lambda task: nd)))
+    ramdisk_params = dict(p.split('=', 1) for p in params)
+    ramdisk_params['boot_method'] = 'vmedia'
+    d_info = {'deploy_kernel': 'file://' + kernel,
+              'deploy_ramdisk': 'file://' + initrd}
+    url = image_utils.prepare_deploy_iso(task, ramdisk_params, 'deploy',
+                                         d_info)
+    print(url.replace(CONF.deploy.http_url, out, 1))
+
+
+if __name__ == '__main__':
+    main(*sys.argv[1:])
