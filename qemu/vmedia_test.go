@@ -10,6 +10,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http/httptest"
@@ -49,7 +51,7 @@ var vmediaNetworkData = fmt.Sprintf(`{
 // Ironic answers only over TLS with a certificate of a CA the ramdisk
 // knows only from the ISO. The agent must take its address, bond and VLAN
 // from network_data.json, not from QEMU's DHCP, and look up and heartbeat
-// over TLS.
+// over TLS; without boot_method=vmedia it must leave the CD-ROM alone.
 func TestVirtualMediaNetworkData(t *testing.T) {
 	kernel, _ := Images(t)
 	initrd := VMInitrd(t)
@@ -80,6 +82,7 @@ func TestVirtualMediaNetworkData(t *testing.T) {
 	ironic.SetConfig(cfg)
 	srv := httptest.NewUnstartedServer(ironic)
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are expected
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	node, err := ironic.AddNode(fakeironic.Node{Name: t.Name(), MACs: []string{DefaultMAC}, ProvisionState: fakeironic.StateDeployWait})
@@ -106,40 +109,63 @@ func TestVirtualMediaNetworkData(t *testing.T) {
 		t.Fatalf("Ironic's kernel line lacks boot_method=vmedia: %s", line)
 	}
 
-	vm := Start(t, Options{Kernel: kernel, Initrd: initrd, Append: line, CDROM: iso,
-		GuestFwds: []Fwd{{GuestPort: guestIronicPort, HostAddr: srv.Listener.Addr().String()}}})
-	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
-	defer cancel()
-	hb, err := ironic.WaitAgent(ctx, node.UUID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("QEMU start → first heartbeat: %v", hb.Time.Sub(vm.Started()).Round(10*time.Millisecond))
-
-	// The only listener is TLS: a lookup means the ISO's CA was trusted.
-	if len(ironic.Lookups()) == 0 {
-		t.Error("heartbeat without lookup")
-	}
-	if u, err := url.Parse(hb.Body.CallbackURL); err != nil || u.Host != "10.0.2.50:9999" {
-		t.Errorf("callback_url = %q, want the network_data address 10.0.2.50:9999", hb.Body.CallbackURL)
-	}
-	console := vm.Console()
-	for _, want := range []string{
-		"/etc/ironic-python-agent/ironic.crt",
-		"/etc/ironic-python-agent.d/ironic-tls.conf",
-		"network_data=true",
-		"name=bond0 kind=bond members=[",
-		"name=bond0.100 kind=vlan",
-		"addr=10.0.2.50/24",
-		"addr=192.168.100.5/24",
-	} {
-		if !strings.Contains(console, want) {
-			t.Errorf("console lacks %q", want)
+	fwds := []Fwd{{GuestPort: guestIronicPort, HostAddr: srv.Listener.Addr().String()}}
+	t.Run("vmedia", func(t *testing.T) {
+		vm := Start(t, Options{Kernel: kernel, Initrd: initrd, Append: line, CDROM: iso, GuestFwds: fwds})
+		ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+		defer cancel()
+		hb, err := ironic.WaitAgent(ctx, node.UUID)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if strings.Contains(console, "ramdisk: DHCP lease") {
-		t.Error("the agent ran DHCP despite network_data.json")
-	}
+		t.Logf("QEMU start → first heartbeat: %v", hb.Time.Sub(vm.Started()).Round(10*time.Millisecond))
+
+		// The only listener is TLS: a lookup means the ISO's CA was trusted.
+		if len(ironic.Lookups()) == 0 {
+			t.Error("heartbeat without lookup")
+		}
+		if u, err := url.Parse(hb.Body.CallbackURL); err != nil || u.Host != "10.0.2.50:9999" {
+			t.Errorf("callback_url = %q, want the network_data address 10.0.2.50:9999", hb.Body.CallbackURL)
+		}
+		console := vm.Console()
+		for _, want := range []string{
+			"/etc/ironic-python-agent/ironic.crt",
+			"/etc/ironic-python-agent.d/ironic-tls.conf",
+			"network_data=true",
+			"name=bond0 kind=bond members=[",
+			"name=bond0.100 kind=vlan",
+			"addr=10.0.2.50/24",
+			"addr=192.168.100.5/24",
+		} {
+			if !strings.Contains(console, want) {
+				t.Errorf("console lacks %q", want)
+			}
+		}
+		if strings.Contains(console, "ramdisk: DHCP lease") {
+			t.Error("the agent ran DHCP despite network_data.json")
+		}
+	})
+
+	// The same CD-ROM without boot_method=vmedia on the kernel line is not
+	// read: DHCP, and no CA to trust Ironic's certificate with.
+	t.Run("without boot_method=vmedia", func(t *testing.T) {
+		vm := Start(t, Options{Kernel: kernel, Initrd: initrd, Append: strings.Replace(line, "boot_method=vmedia", "", 1),
+			CDROM: iso, GuestFwds: fwds})
+		ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+		defer cancel()
+		if err := vm.WaitConsole(ctx, "certificate signed by unknown authority"); err != nil {
+			t.Fatal(err)
+		}
+		console := vm.Console()
+		if !strings.Contains(console, "ramdisk: DHCP lease") || !strings.Contains(console, "addr=10.0.2.15") {
+			t.Error("no DHCP lease of 10.0.2.15")
+		}
+		for _, not := range []string{"ramdisk: virtual media", "network_data link", "ironic-python-agent.d"} {
+			if strings.Contains(console, not) {
+				t.Errorf("console shows %q", not)
+			}
+		}
+	})
 }
 
 // isolinuxAppend is the kernel line Ironic wrote into the ISO's
