@@ -49,11 +49,10 @@ func applyPlan(log *slog.Logger, p netPlan) error {
 	for _, r := range p.routes {
 		link, err := netlink.LinkByName(r.link)
 		if err == nil {
+			// A default route has no Dst; the gateway gives the family.
 			nr := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: r.gw.AsSlice()}
 			if r.dst.Bits() > 0 {
 				nr.Dst = &net.IPNet{IP: r.dst.Addr().AsSlice(), Mask: net.CIDRMask(r.dst.Bits(), r.dst.Addr().BitLen())}
-			} else if r.dst.Addr().Is6() {
-				nr.Family = unix.AF_INET6
 			}
 			err = netlink.RouteReplace(nr)
 		}

@@ -118,6 +118,30 @@ func TestCopyConfig(t *testing.T) {
 	}
 }
 
+func TestIsStorageDevice(t *testing.T) {
+	tests := []struct {
+		modalias string
+		want     bool
+	}{
+		{"pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01", true},  // ICH9 AHCI (QEMU q35)
+		{"pci:v00001000d00000097sv00001028sd00001F45bc01sc07i00", true},  // SAS HBA
+		{"pci:v00008086d0000A0EDsv00001028sd00000A3Bbc0Csc03i30", true},  // xHCI: BMC virtual media on USB
+		{"pci:v00001AF4d00001041sv00001AF4sd00001100bc02sc00i00", false}, // virtio-net
+		{"pci:v00008086d0000A0EFsv00001028sd00000A3Bbc0Csc05i00", false}, // SMBus
+		{"virtio:d00000002v00001AF4", true},                              // virtio-blk
+		{"virtio:d00000008v00001AF4", true},                              // virtio-scsi
+		{"virtio:d00000001v00001AF4", false},
+		{"usb:v046BpFF20d0100dc00dsc00dp00ic08isc06ip50in00", true},  // AMI virtual CD
+		{"usb:v0627p0001d0000dc00dsc00dp00ic03isc01ip01in00", false}, // keyboard
+		{"platform:dmi-ipmi-si", false},
+	}
+	for _, tt := range tests {
+		if got := isStorageDevice(tt.modalias); got != tt.want {
+			t.Errorf("isStorageDevice(%q) = %v, want %v", tt.modalias, got, tt.want)
+		}
+	}
+}
+
 func TestVMediaBoot(t *testing.T) {
 	tests := []struct {
 		cmdline map[string]string
