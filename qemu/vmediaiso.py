@@ -8,6 +8,9 @@ the Ironic installed on this host. Usage:
 KEY=VALUE are the ramdisk parameters Ironic would pass (ipa-api-url, ...);
 boot_method=vmedia is added here as redfish's prepare_ramdisk does. The ISO
 is published into OUT_DIR (Ironic's [deploy]http_root); its path is printed.
+
+It runs the Ironic installed on this host: Debian 12's 21.4 (Ironic 35, in
+a Debian forky root, is not tried yet).
 """
 import json
 import os
@@ -31,7 +34,7 @@ def main(kernel, initrd, ca, network_data, out, *params):
                       group='conductor')
     # The VM boots the kernel directly (QEMU -kernel): the boot sector only
     # has to exist for mkisofs -b.
-    CONF.set_override('isolinux_bin', sys.argv[0] + '.bootsector')
+    CONF.set_override('isolinux_bin', os.path.join(out, 'isolinux.bin'))
     with open(CONF.isolinux_bin, 'wb') as f:
         f.write(bytes(2048))
     with open(network_data) as f:
