@@ -84,8 +84,10 @@ func VMediaBoot(cmdline map[string]string) bool { return cmdline[paramBootMethod
 // etc/ironic-python-agent/ and etc/ironic-python-agent.d/ into /etc (Ironic
 // puts ironic.crt and the TLS options there) and reads its
 // network_data.json, and reads parameters.txt from a floppy labelled
-// ir-vfd-dev. Call it only when VMediaBoot; errors are ErrVirtualMedia, and
-// what could be read is returned with them.
+// ir-vfd-dev. It waits for the ISO up to vmediaWait, and for the USB
+// disks being scanned when it is found (a BMC's floppy may come later).
+// Call it only when VMediaBoot; errors are ErrVirtualMedia, and what could
+// be read is returned with them.
 func LoadVirtualMedia(ctx context.Context, log *slog.Logger, cmdline map[string]string) (*VirtualMedia, error) {
 	start := time.Now()
 	// A bad option is Setup's to report; the module blacklist is read anyway.
@@ -106,7 +108,9 @@ func LoadVirtualMedia(ctx context.Context, log *slog.Logger, cmdline map[string]
 			return vm, fmt.Errorf("%w: %w", ErrVirtualMedia, err)
 		}
 		iso, floppy = findMedia(log, "/sys", "/dev")
-		if iso.dev != "" || time.Now().After(deadline) {
+		// A BMC's floppy or USB stick may enumerate after its CD.
+		done := iso.dev != "" && (floppy.dev != "" || !usbStoragePending("/sys"))
+		if done || time.Now().After(deadline) {
 			break
 		}
 		select {
@@ -157,6 +161,23 @@ func isStorageDevice(modalias string) bool {
 		return strings.HasPrefix(modalias, "virtio:d00000002v") || strings.HasPrefix(modalias, "virtio:d00000008v")
 	case strings.HasPrefix(modalias, "usb:"):
 		return strings.Contains(modalias, "ic08")
+	}
+	return false
+}
+
+// usbStoragePending reports whether a USB mass storage interface has no
+// block device yet: usb-storage not bound, or its SCSI scan (which waits
+// delay_use, a second) not done.
+func usbStoragePending(sysfs string) bool {
+	ifaces, _ := filepath.Glob(filepath.Join(sysfs, "bus/usb/devices/*:*"))
+	for _, dir := range ifaces {
+		b, err := os.ReadFile(filepath.Join(dir, "bInterfaceClass"))
+		if err != nil || strings.TrimSpace(string(b)) != "08" {
+			continue
+		}
+		if blocks, _ := filepath.Glob(filepath.Join(dir, "host*/target*/*/block/*")); len(blocks) == 0 {
+			return true
+		}
 	}
 	return false
 }

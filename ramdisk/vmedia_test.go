@@ -118,6 +118,35 @@ func TestCopyConfig(t *testing.T) {
 	}
 }
 
+func TestUSBStoragePending(t *testing.T) {
+	const iface = "bus/usb/devices/1-1:1.0"
+	tests := []struct {
+		name  string
+		files map[string]string // under sysfs
+		want  bool
+	}{
+		{"no USB", nil, false},
+		{"keyboard", map[string]string{iface + "/bInterfaceClass": "03\n"}, false},
+		{"storage not bound", map[string]string{iface + "/bInterfaceClass": "08\n"}, true},
+		{"SCSI scan pending", map[string]string{iface + "/bInterfaceClass": "08\n", iface + "/host6/scsi_host/host6/name": ""}, true},
+		{"disk there", map[string]string{iface + "/bInterfaceClass": "08\n", iface + "/host6/target6:0:0/6:0:0:0/block/sdb/size": "200\n"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sysfs := t.TempDir()
+			for p, body := range tt.files {
+				mkdir(t, filepath.Dir(filepath.Join(sysfs, p)))
+				if err := os.WriteFile(filepath.Join(sysfs, p), []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := usbStoragePending(sysfs); got != tt.want {
+				t.Errorf("usbStoragePending = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestIsStorageDevice(t *testing.T) {
 	tests := []struct {
 		modalias string
