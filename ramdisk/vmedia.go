@@ -56,14 +56,19 @@ const (
 	// or USB) enumerates after its controller's driver loads.
 	vmediaWait = 15 * time.Second
 	vmediaPoll = 100 * time.Millisecond
+	// usbSettle is how long a USB bus may take to show the devices on it
+	// once its host controller's driver is bound.
+	usbSettle = 2 * time.Second
 	// vmediaMaxUSB: a USB disk larger than this is a real disk, not a BMC's
 	// virtual drive (IPA's _check_vmedia_device).
 	vmediaMaxUSB = 4 << 30
 )
 
 // vmediaModules are what reading the media needs beyond the controller's
-// driver: SCSI CD-ROM and disk, and their file systems.
-var vmediaModules = []string{"sr_mod", "sd_mod", "isofs", "vfat", "nls_cp437", "nls_utf8"}
+// driver: SCSI CD-ROM and disk, and their file systems (FAT with the code
+// page and character sets Debian's kernels default to: cp437, and ascii or
+// utf8).
+var vmediaModules = []string{"sr_mod", "sd_mod", "isofs", "vfat", "nls_cp437", "nls_ascii", "nls_utf8"}
 
 // Files on the media, relative to its root.
 var (
@@ -100,6 +105,7 @@ func LoadVirtualMedia(ctx context.Context, log *slog.Logger, cmdline map[string]
 	}
 	vm := &VirtualMedia{mods: mods}
 	var iso, floppy medium
+	var usbSince time.Time
 	for deadline := time.Now().Add(vmediaWait); ; {
 		if err := mods.coldplug(ctx, isStorageDevice); err != nil {
 			return vm, fmt.Errorf("%w: %w", ErrVirtualMedia, err)
@@ -107,9 +113,15 @@ func LoadVirtualMedia(ctx context.Context, log *slog.Logger, cmdline map[string]
 		if err := mods.load(ctx, vmediaModules); err != nil {
 			return vm, fmt.Errorf("%w: %w", ErrVirtualMedia, err)
 		}
-		iso, floppy = findMedia(log, "/sys", "/dev")
-		// A BMC's floppy or USB stick may enumerate after its CD.
-		done := iso.dev != "" && (floppy.dev != "" || !usbStoragePending("/sys"))
+		iso, floppy = findMedia("/sys", "/dev")
+		// A BMC's floppy or USB stick may enumerate after its CD: USB gets
+		// usbSettle from its first root hub to show its devices, then
+		// usb-storage has to finish scanning them.
+		if usbSince.IsZero() && hasUSB("/sys") {
+			usbSince = time.Now()
+		}
+		usbDone := usbSince.IsZero() || time.Since(usbSince) >= usbSettle && !usbStoragePending("/sys")
+		done := iso.dev != "" && (floppy.dev != "" || usbDone)
 		if done || time.Now().After(deadline) {
 			break
 		}
@@ -165,6 +177,13 @@ func isStorageDevice(modalias string) bool {
 	return false
 }
 
+// hasUSB reports whether a USB host controller's driver is bound: it has
+// registered a root hub.
+func hasUSB(sysfs string) bool {
+	hubs, _ := filepath.Glob(filepath.Join(sysfs, "bus/usb/devices/usb*"))
+	return len(hubs) > 0
+}
+
 // usbStoragePending reports whether a USB mass storage interface has no
 // block device yet: usb-storage not bound, or its SCSI scan (which waits
 // delay_use, a second) not done.
@@ -190,7 +209,7 @@ type medium struct{ dev, fstype string }
 // CD-ROM, or a USB disk under 4 GiB. A local disk or partition labelled
 // config-2 is an instance's config drive, whose files must not configure
 // the agent.
-func findMedia(log *slog.Logger, sysfs, dev string) (iso, floppy medium) {
+func findMedia(sysfs, dev string) (iso, floppy medium) {
 	ents, err := os.ReadDir(filepath.Join(sysfs, "class/block"))
 	if err != nil {
 		return iso, floppy
@@ -216,10 +235,7 @@ func findMedia(log *slog.Logger, sysfs, dev string) (iso, floppy medium) {
 			iso = m
 		case floppy.dev == "" && slices.ContainsFunc(floppyLabels, eqFold(label)):
 			floppy = m
-		default:
-			continue
 		}
-		log.Debug("ramdisk: virtual media found", "device", m.dev, "type", fstype, "label", label)
 	}
 	return iso, floppy
 }

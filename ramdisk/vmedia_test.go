@@ -1,8 +1,6 @@
 package ramdisk
 
 import (
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,8 +57,7 @@ func TestFindMedia(t *testing.T) {
 	device("sr0", "pci0000:00/0000:00:1f.2/ata2/host1/target1:0:0/1:0:0:0", map[string]string{"device/type": "5\n", "size": "4\n"})
 	device("sr1", "pci0000:00/0000:00:1f.2/ata3/host2/target2:0:0/2:0:0:0", map[string]string{"device/type": "5\n"}) // no disc
 
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	gotISO, gotFloppy := findMedia(log, sysfs, dev)
+	gotISO, gotFloppy := findMedia(sysfs, dev)
 	if want := (medium{dev: filepath.Join(dev, "sr0"), fstype: fsISO9660}); gotISO != want {
 		t.Errorf("ISO = %+v, want %+v", gotISO, want)
 	}
@@ -72,7 +69,7 @@ func TestFindMedia(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(sysfs, "class/block/sdb/size"), []byte("8388608\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, floppy := findMedia(log, sysfs, dev); floppy.dev != "" {
+	if _, floppy := findMedia(sysfs, dev); floppy.dev != "" {
 		t.Errorf("floppy on a 4 GiB USB disk = %+v, want none", floppy)
 	}
 }
@@ -134,6 +131,9 @@ func TestUSBStoragePending(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sysfs := t.TempDir()
+			if tt.files != nil { // the root hub the interfaces hang off
+				mkdir(t, filepath.Join(sysfs, "bus/usb/devices/usb1"))
+			}
 			for p, body := range tt.files {
 				mkdir(t, filepath.Dir(filepath.Join(sysfs, p)))
 				if err := os.WriteFile(filepath.Join(sysfs, p), []byte(body), 0o644); err != nil {
@@ -142,6 +142,9 @@ func TestUSBStoragePending(t *testing.T) {
 			}
 			if got := usbStoragePending(sysfs); got != tt.want {
 				t.Errorf("usbStoragePending = %v, want %v", got, tt.want)
+			}
+			if got := hasUSB(sysfs); got != (tt.files != nil) {
+				t.Errorf("hasUSB = %v with %d files", got, len(tt.files))
 			}
 		})
 	}
