@@ -44,7 +44,7 @@ func TestFSLabel(t *testing.T) {
 		// create_vfat_image: 100 KiB, mkfs -t vfat -n ir-vfd-dev.
 		{"Ironic's floppy", vfat(100<<10, "-n", "ir-vfd-dev"), fsVFAT, "ir-vfd-dev", nil},
 		{"FAT32", vfat(40<<20, "-F", "32", "-n", "CONFIG-2"), fsVFAT, "CONFIG-2", nil},
-		{"FAT without label", vfat(1<<20), "", "", ErrNoLabel},
+		{"FAT without label", vfat(1 << 20), "", "", ErrNoLabel},
 		{"blank", func(img string) []string {
 			if err := os.Truncate(img, 1<<20); err != nil {
 				t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -21,9 +22,9 @@ import (
 	"github.com/goipa/goipa/agent/ironic"
 	"github.com/goipa/goipa/agent/logs"
 	"github.com/goipa/goipa/agent/machine"
-	"github.com/goipa/goipa/ramdisk"
 	"github.com/goipa/goipa/hardware"
 	"github.com/goipa/goipa/image"
+	"github.com/goipa/goipa/ramdisk"
 )
 
 // lookupPause separates two lookup rounds in the ramdisk, where no service
@@ -74,7 +75,7 @@ func run(args []string) error {
 	src.Init = ramdisk.IsInit()
 	var media *ramdisk.VirtualMedia
 	if ramdisk.Detect() {
-		media = loadVirtualMedia(ctx, log, src.Cmdline)
+		media = loadVirtualMedia(ctx, log, &level, src.Cmdline)
 		if media != nil {
 			src.Params = media.Params
 		}
@@ -163,9 +164,10 @@ func run(args []string) error {
 
 // loadVirtualMedia copies the configuration of the virtual media the node
 // booted from into /etc, as IPA does before reading its own, when the
-// kernel command line says boot_method=vmedia; nil otherwise. A medium
-// that cannot be read is logged: the agent goes on with what it has.
-func loadVirtualMedia(ctx context.Context, log *slog.Logger, cmdlineFile string) *ramdisk.VirtualMedia {
+// kernel command line says boot_method=vmedia; nil otherwise. ipa-debug on
+// the kernel line shows the search. A medium that cannot be read is
+// logged: the agent goes on with what it has.
+func loadVirtualMedia(ctx context.Context, log *slog.Logger, level *slog.LevelVar, cmdlineFile string) *ramdisk.VirtualMedia {
 	b, err := os.ReadFile(cmdlineFile)
 	if err != nil {
 		return nil // LoadWith reports it
@@ -173,6 +175,9 @@ func loadVirtualMedia(ctx context.Context, log *slog.Logger, cmdlineFile string)
 	cmdline := config.ParseCmdline(string(b))
 	if !ramdisk.VMediaBoot(cmdline) {
 		return nil
+	}
+	if debug, _ := strconv.ParseBool(cmdline["ipa-debug"]); debug {
+		level.Set(slog.LevelDebug)
 	}
 	media, err := ramdisk.LoadVirtualMedia(ctx, log, cmdline)
 	if err != nil {
