@@ -55,73 +55,24 @@ var vmediaNetworkData = fmt.Sprintf(`{
 func TestVirtualMediaNetworkData(t *testing.T) {
 	kernel, _ := Images(t)
 	initrd := VMInitrd(t)
-	for _, tool := range []string{"/usr/bin/python3", "isoinfo", "mkisofs"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s: %v (make deps-test deps-ironic)", tool, err)
-		}
-	}
-	if err := exec.Command("/usr/bin/python3", "-c", "import ironic.drivers.modules.image_utils").Run(); err != nil {
-		t.Skipf("Debian's Ironic: %v (make deps-ironic)", err)
-	}
-	dir := t.TempDir()
-	caPEM, serverCert := testCA(t, net.ParseIP(GuestServiceIP))
-	ca := filepath.Join(dir, "ca.crt")
-	nd := filepath.Join(dir, "network_data.json")
-	for p, body := range map[string][]byte{ca: caPEM, nd: []byte(vmediaNetworkData)} {
-		if err := os.WriteFile(p, body, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	ironic, err := fakeironic.New(fakeironic.Options{})
-	if err != nil {
+	l := newVMediaLab(t)
+	nd := filepath.Join(l.dir, "network_data.json")
+	if err := os.WriteFile(nd, []byte(vmediaNetworkData), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fakeironic.DefaultConfig()
-	cfg.HeartbeatTimeout = 30
-	ironic.SetConfig(cfg)
-	srv := httptest.NewUnstartedServer(ironic)
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}}
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are expected
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	node, err := ironic.AddNode(fakeironic.Node{Name: t.Name(), MACs: []string{DefaultMAC}, ProvisionState: fakeironic.StateDeployWait})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	// What is on the CD-ROM does not boot here (QEMU starts the kernel
-	// itself), but it is Ironic's: the bzImage and the ramdisk.
-	isoKernel := filepath.Join(filepath.Dir(kernel), "goipa.kernel")
-	if _, err := os.Stat(isoKernel); err != nil {
-		isoKernel = kernel
-	}
-	start := time.Now()
-	out, err := exec.Command("/usr/bin/python3", "vmediaiso.py", isoKernel, initrd, ca, nd, dir,
-		fmt.Sprintf("ipa-api-url=https://%s:%d", GuestServiceIP, guestIronicPort), "ipa-debug=1").Output()
-	if err != nil {
-		t.Fatalf("vmediaiso.py: %v\n%s", err, stderr(err))
-	}
-	iso := strings.TrimSpace(string(out))
-	t.Logf("Ironic built %s in %v", filepath.Base(iso), time.Since(start).Round(10*time.Millisecond))
-	line := isolinuxAppend(t, iso)
-	if !strings.Contains(line, "boot_method=vmedia") {
-		t.Fatalf("Ironic's kernel line lacks boot_method=vmedia: %s", line)
-	}
-
-	fwds := []Fwd{{GuestPort: guestIronicPort, HostAddr: srv.Listener.Addr().String()}}
+	iso, line := l.iso(t, kernel, initrd, nd, "ipa-api-url="+l.apiURL(), "ipa-debug=1")
 	t.Run("vmedia", func(t *testing.T) {
-		vm := Start(t, Options{Kernel: kernel, Initrd: initrd, Append: line, CDROM: iso, GuestFwds: fwds})
+		vm := Start(t, Options{Kernel: kernel, Initrd: initrd, Append: line, CDROM: iso, GuestFwds: l.fwds()})
 		ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 		defer cancel()
-		hb, err := ironic.WaitAgent(ctx, node.UUID)
+		hb, err := l.ironic.WaitAgent(ctx, l.node.UUID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("QEMU start → first heartbeat: %v", hb.Time.Sub(vm.Started()).Round(10*time.Millisecond))
 
 		// The only listener is TLS: a lookup means the ISO's CA was trusted.
-		if len(ironic.Lookups()) == 0 {
+		if len(l.ironic.Lookups()) == 0 {
 			t.Error("heartbeat without lookup")
 		}
 		if u, err := url.Parse(hb.Body.CallbackURL); err != nil || u.Host != "10.0.2.50:9999" {
@@ -150,7 +101,7 @@ func TestVirtualMediaNetworkData(t *testing.T) {
 	// read: DHCP, and no CA to trust Ironic's certificate with.
 	t.Run("without boot_method=vmedia", func(t *testing.T) {
 		vm := Start(t, Options{Kernel: kernel, Initrd: initrd, Append: strings.Replace(line, "boot_method=vmedia", "", 1),
-			CDROM: iso, GuestFwds: fwds})
+			CDROM: iso, GuestFwds: l.fwds()})
 		ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 		defer cancel()
 		if err := vm.WaitConsole(ctx, "certificate signed by unknown authority"); err != nil {
@@ -166,6 +117,121 @@ func TestVirtualMediaNetworkData(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestVirtualMediaFloppy boots the server profile with Ironic's ISO without
+// network data (VMEDIA_BOOT_ISO) and, as redfish's config_via_removable
+// does, a USB stick holding Ironic's floppy image (ir-vfd-dev): the kernel
+// line has no ipa-api-url, parameters.txt has it, and the CA is the ISO's.
+func TestVirtualMediaFloppy(t *testing.T) {
+	kernel, initrd := Images(t)
+	l := newVMediaLab(t)
+	iso, line := l.iso(t, kernel, initrd, "-", "ipa-debug=1")
+	if strings.Contains(line, "ipa-api-url") {
+		t.Fatalf("kernel line has ipa-api-url: %s", line)
+	}
+	floppy := filepath.Join(l.dir, "floppy.img")
+	if out, err := exec.Command("/usr/bin/python3", "vmediaiso.py", "floppy", floppy,
+		"ipa-api-url="+l.apiURL(), "boot_method=vmedia").Output(); err != nil {
+		t.Fatalf("vmediaiso.py floppy: %v %s\n%s", err, out, stderr(err))
+	}
+	vm := Start(t, Options{Kernel: kernel, Initrd: initrd, Append: line, CDROM: iso, GuestFwds: l.fwds(),
+		Disks: []Disk{{Path: floppy, USB: true}}})
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	hb, err := l.ironic.WaitAgent(ctx, l.node.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("QEMU start → first heartbeat: %v", hb.Time.Sub(vm.Started()).Round(10*time.Millisecond))
+	if u, err := url.Parse(hb.Body.CallbackURL); err != nil || u.Host != "10.0.2.15:9999" {
+		t.Errorf("callback_url = %q, want QEMU's DHCP address 10.0.2.15:9999", hb.Body.CallbackURL)
+	}
+	console := vm.Console()
+	for _, want := range []string{"network_data=false floppy=/dev/sd", "ramdisk: DHCP lease", "/etc/ironic-python-agent/ironic.crt"} {
+		if !strings.Contains(console, want) {
+			t.Errorf("console lacks %q", want)
+		}
+	}
+}
+
+// vmediaLab is a fake Ironic that speaks only TLS, with a certificate of
+// a CA of the test's own, and a directory for Ironic's images.
+type vmediaLab struct {
+	dir    string
+	ca     string // the CA's PEM file
+	ironic *fakeironic.Server
+	srv    *httptest.Server
+	node   fakeironic.Node
+}
+
+func newVMediaLab(t *testing.T) *vmediaLab {
+	t.Helper()
+	for _, tool := range []string{"/usr/bin/python3", "isoinfo", "mkisofs", "mcopy"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s: %v (make deps-test deps-ironic)", tool, err)
+		}
+	}
+	if err := exec.Command("/usr/bin/python3", "-c", "import ironic.drivers.modules.image_utils").Run(); err != nil {
+		t.Skipf("Debian's Ironic: %v (make deps-ironic)", err)
+	}
+	l := &vmediaLab{dir: t.TempDir()}
+	caPEM, serverCert := testCA(t, net.ParseIP(GuestServiceIP))
+	l.ca = filepath.Join(l.dir, "ca.crt")
+	if err := os.WriteFile(l.ca, caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if l.ironic, err = fakeironic.New(fakeironic.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fakeironic.DefaultConfig()
+	cfg.HeartbeatTimeout = 30
+	l.ironic.SetConfig(cfg)
+	l.srv = httptest.NewUnstartedServer(l.ironic)
+	l.srv.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}}
+	l.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are expected
+	l.srv.StartTLS()
+	t.Cleanup(l.srv.Close)
+	l.node, err = l.ironic.AddNode(fakeironic.Node{Name: t.Name(), MACs: []string{DefaultMAC}, ProvisionState: fakeironic.StateDeployWait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// apiURL is Ironic's API as the guest reaches it.
+func (l *vmediaLab) apiURL() string {
+	return fmt.Sprintf("https://%s:%d", GuestServiceIP, guestIronicPort)
+}
+
+func (l *vmediaLab) fwds() []Fwd {
+	return []Fwd{{GuestPort: guestIronicPort, HostAddr: l.srv.Listener.Addr().String()}}
+}
+
+// iso has Ironic build its deploy ISO with network data nd ("-" for none)
+// and the ramdisk parameters params, and returns it with the kernel line
+// Ironic wrote into it.
+func (l *vmediaLab) iso(t *testing.T, kernel, initrd, nd string, params ...string) (string, string) {
+	t.Helper()
+	// What is on the CD-ROM does not boot here (QEMU starts the kernel
+	// itself), but it is Ironic's: the bzImage and the ramdisk.
+	isoKernel := filepath.Join(filepath.Dir(kernel), "goipa.kernel")
+	if _, err := os.Stat(isoKernel); err != nil {
+		isoKernel = kernel
+	}
+	start := time.Now()
+	out, err := exec.Command("/usr/bin/python3", append([]string{"vmediaiso.py", "iso", isoKernel, initrd, l.ca, nd, l.dir}, params...)...).Output()
+	if err != nil {
+		t.Fatalf("vmediaiso.py: %v\n%s", err, stderr(err))
+	}
+	iso := strings.TrimSpace(string(out))
+	t.Logf("Ironic built %s in %v", filepath.Base(iso), time.Since(start).Round(10*time.Millisecond))
+	line := isolinuxAppend(t, iso)
+	if !strings.Contains(line, "boot_method=vmedia") {
+		t.Fatalf("Ironic's kernel line lacks boot_method=vmedia: %s", line)
+	}
+	return iso, line
 }
 
 // isolinuxAppend is the kernel line Ironic wrote into the ISO's

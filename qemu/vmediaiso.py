@@ -1,13 +1,19 @@
-"""Builds a virtual media deploy ISO with Ironic's own code, as its redfish
-boot interface does (image_utils.prepare_deploy_iso): the kernel line,
-ironic.crt with the TLS config file and network_data.json are laid out by
-the Ironic installed on this host. Usage:
+"""Builds virtual media with Ironic's own code, as its redfish boot interface
+does. Usage:
 
-  vmediaiso.py KERNEL INITRD CA_FILE NETWORK_DATA_JSON OUT_DIR KEY=VALUE...
+  vmediaiso.py iso KERNEL INITRD CA_FILE NETWORK_DATA_JSON|- OUT_DIR KEY=VALUE...
+  vmediaiso.py floppy OUT_FILE KEY=VALUE...
 
-KEY=VALUE are the ramdisk parameters Ironic would pass (ipa-api-url, ...);
-boot_method=vmedia is added here as redfish's prepare_ramdisk does. The ISO
-is published into OUT_DIR (Ironic's [deploy]http_root); its path is printed.
+iso runs image_utils.prepare_deploy_iso: the kernel line, ironic.crt with
+the TLS config file and network_data.json (none with -, and the ISO is then
+VMEDIA_BOOT_ISO rather than config-2) are laid out by Ironic. KEY=VALUE are
+the ramdisk parameters Ironic would pass (ipa-api-url, ...); boot_method=vmedia
+is added as redfish's prepare_ramdisk does. The ISO is published into OUT_DIR
+(Ironic's [deploy]http_root); its path is printed.
+
+floppy runs images.create_vfat_image, which prepare_floppy_image uses for
+redfish's config_via_removable: a FAT image labelled ir-vfd-dev holding
+parameters.txt.
 
 It runs the Ironic installed on this host: Debian 12's 21.4 (Ironic 35, in
 a Debian forky root, is not tried yet).
@@ -18,12 +24,16 @@ import sys
 import types
 
 from ironic.common import context
+from ironic.common import images
 from ironic.conf import CONF
 from ironic.drivers.modules import image_utils
 
 
-def main(kernel, initrd, ca, network_data, out, *params):
-    CONF([], project='ironic')
+def params_of(words):
+    return dict(w.split('=', 1) for w in words)
+
+
+def iso(kernel, initrd, ca, network_data, out, *params):
     CONF.set_override('api_ca_file', ca, group='agent')
     CONF.set_override('http_root', out, group='deploy')
     CONF.set_override('http_url', 'http://vmedia.invalid', group='deploy')
@@ -37,8 +47,10 @@ def main(kernel, initrd, ca, network_data, out, *params):
     CONF.set_override('isolinux_bin', os.path.join(out, 'isolinux.bin'))
     with open(CONF.isolinux_bin, 'wb') as f:
         f.write(bytes(2048))
-    with open(network_data) as f:
-        nd = json.load(f)
+    nd = {}
+    if network_data != '-':
+        with open(network_data) as f:
+            nd = json.load(f)
 
     node = types.SimpleNamespace(
         uuid='1be26c0b-03f2-4d2e-ae87-c02d7f33c781', driver='redfish',
@@ -49,7 +61,7 @@ def main(kernel, initrd, ca, network_data, out, *params):
         node=node, context=context.get_admin_context(),
         driver=types.SimpleNamespace(network=types.SimpleNamespace(
             get_node_network_data=lambda task: nd)))
-    ramdisk_params = dict(p.split('=', 1) for p in params)
+    ramdisk_params = params_of(params)
     ramdisk_params['boot_method'] = 'vmedia'
     d_info = {'deploy_kernel': 'file://' + kernel,
               'deploy_ramdisk': 'file://' + initrd}
@@ -58,5 +70,11 @@ def main(kernel, initrd, ca, network_data, out, *params):
     print(url.replace(CONF.deploy.http_url, out, 1))
 
 
+def floppy(out, *params):
+    images.create_vfat_image(out, parameters=params_of(params))
+    print(out)
+
+
 if __name__ == '__main__':
-    main(*sys.argv[1:])
+    CONF([], project='ironic')
+    {'iso': iso, 'floppy': floppy}[sys.argv[1]](*sys.argv[2:])
