@@ -24,9 +24,9 @@ import (
 // LoadVirtualMedia found, and its drivers are not loaded again), the
 // network (the media's network_data.json when there is one, else static
 // with goipa.net=static or goipa.ip=, else DHCP on every NIC, BOOTIF
-// first), the
-// host name and, with ntp (IPA's ntp_server, from ipa-ntp-server or a config
-// file: comma-separated host[:port]), the clock; a clock that could not be
+// first), the host name and, with ntp (IPA's ntp_server, from
+// ipa-ntp-server or a config file: comma-separated host[:port]), the
+// clock; a clock that could not be
 // set is an ErrClockNotSet in the error. cmdline holds the kernel
 // parameters (key=value words). It returns once the primary NIC is
 // configured. Two things go on in the background until done or ctx ends:
@@ -188,6 +188,9 @@ func setupNetwork(ctx context.Context, log *slog.Logger, opts options, nd *Netwo
 	}
 	linksUp(log, nics)
 	if nd != nil {
+		if opts.static != nil {
+			log.Warn("ramdisk: goipa.net and goipa.ip ignored: network_data.json applies")
+		}
 		return applyNetworkData(ctx, log, nd, nics, mods)
 	}
 	if opts.static != nil {
