@@ -26,9 +26,9 @@ import (
 // with goipa.net=static or goipa.ip=, else DHCP on every NIC, BOOTIF
 // first), the host name and, with ntp (IPA's ntp_server, from
 // ipa-ntp-server or a config file: comma-separated host[:port]), the
-// clock; a clock that could not be
-// set is an ErrClockNotSet in the error. cmdline holds the kernel
-// parameters (key=value words). It returns once the primary NIC is
+// clock; a clock that could not be set is an ErrClockNotSet in the error.
+// cmdline holds the kernel parameters (key=value words). It returns once
+// the primary NIC is
 // configured. Two things go on in the background until done or ctx ends:
 // DHCP on the other NICs, and loading the rest of the module list (drivers
 // for the other devices present, md, file systems; soft dependencies first;
