@@ -119,6 +119,43 @@ func TestVirtualMediaNetworkData(t *testing.T) {
 	})
 }
 
+// TestVirtualMediaDHCPBond: network_data with a balance-xor bond whose
+// network is ipv4_dhcp; the lease is taken on the bond. (An 802.3ad bond
+// sends nothing here: QEMU's user network is no LACP partner.)
+func TestVirtualMediaDHCPBond(t *testing.T) {
+	kernel, _ := Images(t)
+	initrd := VMInitrd(t)
+	l := newVMediaLab(t)
+	nd := filepath.Join(l.dir, "network_data.json")
+	if err := os.WriteFile(nd, []byte(fmt.Sprintf(`{
+	  "links": [
+	    {"id": "nic", "type": "phy", "ethernet_mac_address": %[1]q},
+	    {"id": "bond0", "type": "bond", "bond_links": ["nic"], "bond_mode": "balance-xor", "bond_xmit_hash_policy": "layer3+4",
+	     "ethernet_mac_address": %[1]q}],
+	  "networks": [{"id": "provisioning", "type": "ipv4_dhcp", "link": "bond0"}],
+	  "services": []}`, DefaultMAC)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	iso, line := l.iso(t, kernel, initrd, nd, "ipa-api-url="+l.apiURL(), "ipa-debug=1")
+	vm := Start(t, Options{Kernel: kernel, Initrd: initrd, Append: line, CDROM: iso, GuestFwds: l.fwds()})
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	hb, err := l.ironic.WaitAgent(ctx, l.node.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("QEMU start → first heartbeat: %v", hb.Time.Sub(vm.Started()).Round(10*time.Millisecond))
+	if u, err := url.Parse(hb.Body.CallbackURL); err != nil || u.Host != "10.0.2.15:9999" {
+		t.Errorf("callback_url = %q, want QEMU's lease 10.0.2.15:9999", hb.Body.CallbackURL)
+	}
+	console := vm.Console()
+	for _, want := range []string{"name=bond0 kind=bond members=[eth0] parent=\"\" vlan=0 mode=balance-xor", "DHCP lease\" nic=bond0 addr=10.0.2.15"} {
+		if !strings.Contains(console, want) {
+			t.Errorf("console lacks %q", want)
+		}
+	}
+}
+
 // TestVirtualMediaFloppy boots the server profile with Ironic's ISO without
 // network data (VMEDIA_BOOT_ISO) and, as redfish's config_via_removable
 // does, a USB stick holding Ironic's floppy image (ir-vfd-dev): the kernel
