@@ -84,6 +84,9 @@ type Options struct {
 	// USBKeyboard adds an xHCI controller with a keyboard, as on a
 	// server's console.
 	USBKeyboard bool
+	// CDROM attaches an ISO as a SATA CD-ROM, as a BMC's virtual media
+	// appears to the host.
+	CDROM string
 	// GuestIP is the address QEMU's DHCP gives the guest (10.0.2.x; default
 	// 10.0.2.15), so several VMs can be told apart by the address they call
 	// back from.
@@ -315,6 +318,9 @@ func (o Options) args(port int) ([]string, error) {
 	}
 	if o.USBKeyboard {
 		a = append(a, "-device", "usb-kbd,bus=xhci.0")
+	}
+	if o.CDROM != "" {
+		a = append(a, "-drive", "if=none,id=cd0,media=cdrom,readonly=on,file="+o.CDROM, "-device", "ide-cd,drive=cd0")
 	}
 	for i, d := range o.Disks {
 		format := d.Format

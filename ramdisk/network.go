@@ -123,8 +123,9 @@ func configureStatic(l netlink.Link, s *staticNet) error {
 // plain default route and writes resolv.conf; other NICs get addresses and
 // higher-metric routes. NICs that have no lease yet keep trying in the
 // background until ctx ends. Once v6 closes (IPv6 is up) it waits only
-// v4Grace more and may return no lease (see waitPrimary).
-func dhcpAll(ctx context.Context, log *slog.Logger, nics []netlink.Link, bootMAC net.HardwareAddr, v6 <-chan struct{}) (*dhcpv4.DHCPv4, error) {
+// v4Grace more and may return no lease (see waitPrimary). With vlans, VLAN
+// links get DHCP as they appear (not those network_data.json configures).
+func dhcpAll(ctx context.Context, log *slog.Logger, nics []netlink.Link, bootMAC net.HardwareAddr, v6 <-chan struct{}, vlans bool) (*dhcpv4.DHCPv4, error) {
 	d := &dhcpRun{log: log, bootMAC: bootMAC, primary: make(chan *dhcpv4.DHCPv4, 1)}
 	// The BOOTIF NIC starts first.
 	slices.SortStableFunc(nics, func(a, b netlink.Link) int {
@@ -133,6 +134,9 @@ func dhcpAll(ctx context.Context, log *slog.Logger, nics []netlink.Link, bootMAC
 	})
 	for _, l := range nics {
 		go d.loop(ctx, l, true)
+	}
+	if !vlans {
+		return waitPrimary(ctx, d.primary, v6)
 	}
 	if err := d.watchVLANs(ctx); err != nil {
 		log.Warn("ramdisk: no DHCP on VLAN links added later", "error", err)

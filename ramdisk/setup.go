@@ -29,19 +29,22 @@ import (
 )
 
 // Setup prepares the ramdisk, in order: mounts (/run), the drivers of the
-// image's module list for the NICs present, the network (static with
-// goipa.net=static or goipa.ip=, else DHCP on every NIC, BOOTIF first;
-// IPv6 on every NIC from router advertisements, with DHCPv6 as they ask), the
-// host name and, with ntp (IPA's ntp_server, from ipa-ntp-server or a config
-// file: comma-separated host[:port]), the clock; a clock that could not be
-// set is an ErrClockNotSet in the error. cmdline holds the kernel
-// parameters (key=value words). It returns once the primary NIC is
+// image's module list for the NICs present (media, when not nil, is what
+// LoadVirtualMedia found, and its drivers are not loaded again), the
+// network (the media's network_data.json when there is one, else static
+// with goipa.net=static or goipa.ip=, else DHCP on every NIC, BOOTIF
+// first, and IPv6 on every NIC from router advertisements, with DHCPv6 as
+// they ask), the host name and, with ntp (IPA's ntp_server, from
+// ipa-ntp-server or a config file: comma-separated host[:port]), the
+// clock; a clock that could not be set is an ErrClockNotSet in the error.
+// cmdline holds the kernel parameters (key=value words). It returns once
+// the primary NIC is
 // configured. Two things go on in the background until done or ctx ends:
 // DHCP on the other NICs, and loading the rest of the module list (drivers
 // for the other devices present, md, file systems; soft dependencies first;
 // see WaitModules). Every step runs even when an earlier one failed; the
 // error joins all failures, and the agent can usually still serve.
-func Setup(ctx context.Context, log *slog.Logger, cmdline map[string]string, ntp string) error {
+func Setup(ctx context.Context, log *slog.Logger, cmdline map[string]string, ntp string, media *VirtualMedia) error {
 	start := time.Now()
 	opts, err := parseOptions(cmdline)
 	if err != nil {
@@ -61,11 +64,16 @@ func Setup(ctx context.Context, log *slog.Logger, cmdline map[string]string, ntp
 	var uts unix.Utsname
 	_ = unix.Uname(&uts)
 	kver := unix.ByteSliceToString(uts.Release[:])
-	mods, err := newLoader(log, opts, cmdline, "/sys", "/", kver, loadedModules(), insmod)
-	if err != nil {
+	var mods *loader
+	if media != nil && media.mods != nil {
+		mods = media.mods
+	} else if mods, err = newLoader(log, opts, cmdline, "/sys", "/", kver, loadedModules(), insmod); err != nil {
 		errs = append(errs, err)
-	} else if err := mods.coldplug(ctx, isNetDevice); err != nil {
-		errs = append(errs, err)
+	}
+	if mods != nil {
+		if err := mods.coldplug(ctx, isNetDevice); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	log.Info("ramdisk: NIC drivers loaded", "kernel", kver, "elapsed", time.Since(start).Round(time.Millisecond))
 
@@ -117,7 +125,11 @@ func Setup(ctx context.Context, log *slog.Logger, cmdline map[string]string, ntp
 		}
 	}()
 
-	lease, err := setupNetwork(ctx, log, opts)
+	var nd *NetworkData
+	if media != nil {
+		nd = media.NetworkData
+	}
+	lease, err := setupNetwork(ctx, log, opts, nd, mods)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -176,7 +188,7 @@ func WaitModules(ctx context.Context) error {
 	}
 }
 
-func setupNetwork(ctx context.Context, log *slog.Logger, opts options) (*dhcpv4.DHCPv4, error) {
+func setupNetwork(ctx context.Context, log *slog.Logger, opts options, nd *NetworkData, mods *loader) (*dhcpv4.DHCPv4, error) {
 	nics, err := waitNICs(ctx, opts.bootMAC)
 	if len(nics) == 0 {
 		return nil, err
@@ -184,6 +196,14 @@ func setupNetwork(ctx context.Context, log *slog.Logger, opts options) (*dhcpv4.
 	if err != nil {
 		log.Warn("ramdisk: configuring the NICs found", "error", err)
 	}
+	if nd != nil {
+		linksUp(log, nics)
+		if opts.static != nil {
+			log.Warn("ramdisk: goipa.net and goipa.ip ignored: network_data.json applies")
+		}
+		return applyNetworkData(ctx, log, nd, nics, mods)
+	}
+	// Before the links go up, so the first router advertisement is heard.
 	v6 := startIPv6(ctx, log, nics)
 	linksUp(log, nics)
 	if opts.static != nil {
@@ -197,7 +217,7 @@ func setupNetwork(ctx context.Context, log *slog.Logger, opts options) (*dhcpv4.
 		log.Info("ramdisk: static address", "nic", l.Attrs().Name, "addr", opts.static.addr, "gw", opts.static.gw)
 		return nil, nil
 	}
-	return dhcpAll(ctx, log, nics, opts.bootMAC, v6)
+	return dhcpAll(ctx, log, nics, opts.bootMAC, v6, true)
 }
 
 func setHostname(name string) error {

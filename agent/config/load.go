@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,10 @@ type Sources struct {
 	// ConfigDirs are searched for *.conf, in order, when no --config-file or
 	// --config-dir flag is given; a missing directory is skipped.
 	ConfigDirs []string
+	// Params are key=value words merged over the kernel command line, as
+	// IPA merges a virtual media floppy's parameters.txt (Ironic's
+	// ir-vfd-dev) over /proc/cmdline.
+	Params string
 	// Output receives the -h text.
 	Output io.Writer
 	// Init says goipa is the ramdisk's /init. The kernel then passes /init
@@ -111,7 +116,9 @@ func LoadWith(args []string, src Sources) (*Config, error) {
 	if err := keep(err); err != nil {
 		return nil, err
 	}
-	if err := keep(applyCmdline(c, ParseCmdline(string(b)))); err != nil {
+	params := ParseCmdline(string(b))
+	maps.Copy(params, ParseCmdline(src.Params))
+	if err := keep(applyCmdline(c, params)); err != nil {
 		return nil, err
 	}
 

@@ -19,6 +19,7 @@ type env struct {
 	files   map[string]string // path relative to the temp dir → contents
 	dirs    []string          // default config dirs, relative; nil = "etc"
 	init    bool              // load as the ramdisk's /init (Sources.Init)
+	params  string            // Sources.Params (a virtual media parameters.txt)
 }
 
 func (e env) load(t *testing.T, args ...string) (*Config, string, error) {
@@ -32,7 +33,7 @@ func (e env) load(t *testing.T, args ...string) (*Config, string, error) {
 	if dirs == nil {
 		dirs = []string{"etc"}
 	}
-	src := Sources{Cmdline: filepath.Join(root, "cmdline"), Output: &bytes.Buffer{}, Init: e.init}
+	src := Sources{Cmdline: filepath.Join(root, "cmdline"), Output: &bytes.Buffer{}, Init: e.init, Params: e.params}
 	for _, d := range dirs {
 		src.ConfigDirs = append(src.ConfigDirs, filepath.Join(root, d))
 	}
@@ -147,6 +148,36 @@ func TestParseCmdline(t *testing.T) {
 		if got := ParseCmdline(tt.in); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("ParseCmdline(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestVirtualMediaParams: a floppy's parameters.txt (Ironic's
+// create_vfat_image writes one key=value a line) wins over the kernel
+// command line, which wins over the config files, as in IPA's
+// get_agent_params.
+func TestVirtualMediaParams(t *testing.T) {
+	tests := []struct {
+		name, cmdline, params string
+		apiURL                []string
+		bootIF                string
+	}{
+		{"no floppy", "ipa-api-url=http://kernel:6385 boot_method=vmedia", "", []string{"http://kernel:6385"}, ""},
+		{"floppy overrides", "ipa-api-url=http://kernel:6385 boot_method=vmedia",
+			"ipa-api-url=https://floppy:6385\nBOOTIF=52:54:00:12:34:57\nboot_method=vmedia", []string{"https://floppy:6385"}, "52:54:00:12:34:57"},
+		{"floppy adds", "boot_method=vmedia", "ipa-api-url=https://floppy:6385", []string{"https://floppy:6385"}, ""},
+		{"config file below both", "boot_method=vmedia", "", []string{"http://file:6385"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := mustLoad(t, env{cmdline: tt.cmdline, params: tt.params,
+				files: map[string]string{"etc/a.conf": "[DEFAULT]\napi_url = http://file:6385\n"}})
+			if !reflect.DeepEqual(c.APIURL, tt.apiURL) || c.BootIF != tt.bootIF {
+				t.Errorf("api_url %q BOOTIF %q, want %q %q", c.APIURL, c.BootIF, tt.apiURL, tt.bootIF)
+			}
+			if c.Cmdline["boot_method"] != "vmedia" {
+				t.Errorf("Cmdline lost boot_method: %v", c.Cmdline)
+			}
+		})
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -60,19 +61,32 @@ func main() {
 }
 
 func run(args []string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	// The logger exists before the configuration: virtual media are read
+	// first, and ipa-debug sets its level afterwards.
+	ring := logs.NewRing(4<<20, os.Stderr)
+	var level slog.LevelVar
+	log := slog.New(slog.NewTextHandler(ring, &slog.HandlerOptions{Level: &level}))
+	slog.SetDefault(log)
+
 	src := config.DefaultSources()
 	src.Init = ramdisk.IsInit()
+	var media *ramdisk.VirtualMedia
+	if ramdisk.Detect() {
+		media = loadVirtualMedia(ctx, log, &level, src.Cmdline)
+		if media != nil {
+			src.Params = media.Params
+		}
+	}
 	cfg, err := config.LoadWith(args, src)
 	if err != nil {
 		return err
 	}
-	ring := logs.NewRing(4<<20, os.Stderr)
-	level := slog.LevelInfo
 	if cfg.Debug {
-		level = slog.LevelDebug
+		level.Set(slog.LevelDebug)
 	}
-	log := slog.New(slog.NewTextHandler(ring, &slog.HandlerOptions{Level: level}))
-	slog.SetDefault(log)
 	log.Info("goipa starting", "version", agent.Version, "config_files", cfg.Files)
 	if len(cfg.Unknown) > 0 {
 		log.Debug("unknown options ignored", "options", cfg.Unknown)
@@ -86,9 +100,6 @@ func run(args []string) error {
 		log.Error("setting ignored", "error", p)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-
 	a := &agent.Agent{
 		Config:    cfg,
 		Log:       log,
@@ -100,7 +111,7 @@ func run(args []string) error {
 	if ramdisk.Detect() {
 		// The ramdisk's agent owns the machine: mounts, drivers, network,
 		// and real power and lockdown.
-		err := ramdisk.Setup(ctx, log, cfg.Cmdline, cfg.NTPServer)
+		err := ramdisk.Setup(ctx, log, cfg.Cmdline, cfg.NTPServer, media)
 		if err != nil {
 			log.Error("ramdisk setup incomplete", "error", err)
 		}
@@ -149,4 +160,28 @@ func run(args []string) error {
 		case <-time.After(lookupPause):
 		}
 	}
+}
+
+// loadVirtualMedia copies the configuration of the virtual media the node
+// booted from into /etc, as IPA does before reading its own, when the
+// kernel command line says boot_method=vmedia; nil otherwise. ipa-debug on
+// the kernel line shows the search. A medium that cannot be read is
+// logged: the agent goes on with what it has.
+func loadVirtualMedia(ctx context.Context, log *slog.Logger, level *slog.LevelVar, cmdlineFile string) *ramdisk.VirtualMedia {
+	b, err := os.ReadFile(cmdlineFile)
+	if err != nil {
+		return nil // LoadWith reports it
+	}
+	cmdline := config.ParseCmdline(string(b))
+	if !ramdisk.VMediaBoot(cmdline) {
+		return nil
+	}
+	if debug, _ := strconv.ParseBool(cmdline["ipa-debug"]); debug {
+		level.Set(slog.LevelDebug)
+	}
+	media, err := ramdisk.LoadVirtualMedia(ctx, log, cmdline)
+	if err != nil {
+		log.Error("ramdisk: virtual media", "error", err)
+	}
+	return media
 }
