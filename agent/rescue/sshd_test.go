@@ -1,0 +1,134 @@
+package rescue
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// serve starts a Server for the hash256 password on a loopback port.
+func serve(t *testing.T, shell string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- (&Server{Hash: hash256, Shell: shell, Log: discard()}).Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+func dial(addr, user, password string) (*ssh.Client, error) {
+	return ssh.Dial("tcp", addr, &ssh.ClientConfig{
+		User:            user,
+		Auth:            []ssh.AuthMethod{ssh.Password(password)},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), // made afresh by each Serve
+		Timeout:         5 * time.Second,
+	})
+}
+
+func TestOnlyTheRescueUserWithItsPassword(t *testing.T) {
+	addr := serve(t, "")
+	for _, tc := range []struct {
+		user, password string
+		ok             bool
+	}{
+		{"rescue", "Hello world!", true},
+		{"rescue", "Hello world", false},
+		{"rescue", "", false},
+		{"root", "Hello world!", false},
+		{"Rescue", "Hello world!", false},
+	} {
+		c, err := dial(addr, tc.user, tc.password)
+		if c != nil {
+			c.Close()
+		}
+		if (err == nil) != tc.ok {
+			t.Errorf("%s / %q: err %v, want login %v", tc.user, tc.password, err, tc.ok)
+		}
+	}
+}
+
+func TestCommands(t *testing.T) {
+	for _, tc := range []struct {
+		name, shell, cmd, want string
+		code               int
+	}{
+		{"built-in exec", "", "echo rescued  ok", "rescued ok\n", 0},
+		{"built-in exit status", "", "false", "", 1},
+		{"built-in unknown command", "", "no-such-command-x", "", 127},
+		{"through a shell", "/bin/sh", "echo $USER; exit 3", "rescue\n", 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := dial(serve(t, tc.shell), User, "Hello world!")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			sess, err := c.NewSession()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := sess.Output(tc.cmd)
+			code := 0
+			var exit *ssh.ExitError
+			if errors.As(err, &exit) {
+				code, err = exit.ExitStatus(), nil
+			}
+			if err != nil || string(out) != tc.want || code != tc.code {
+				t.Errorf("%q: out %q, status %d, err %v; want %q, %d", tc.cmd, out, code, err, tc.want, tc.code)
+			}
+		})
+	}
+}
+
+// Without a shell, a login session still runs one command per line.
+func TestBuiltInShell(t *testing.T) {
+	c, err := dial(serve(t, ""), User, "Hello world!")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	sess.Stdout = &out
+	sess.Stdin = strings.NewReader("echo one\n\necho two\nexit\necho never\n")
+	if err := sess.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); !strings.Contains(s, "rescue# one\nrescue# rescue# two\nrescue# ") || strings.Contains(s, "never") {
+		t.Errorf("session output %q", s)
+	}
+}
+
+// Port forwarding is not a way around the shell.
+func TestNoForwarding(t *testing.T) {
+	c, err := dial(serve(t, ""), User, "Hello world!")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if conn, err := c.Dial("tcp", "127.0.0.1:22"); err == nil {
+		conn.Close()
+		t.Error("direct-tcpip channel accepted")
+	}
+}
