@@ -31,6 +31,8 @@ const testMAC = "52:54:00:aa:bb:01"
 
 type running struct {
 	port int
+	// sshAddr is where the rescue SSH server listens once rescued.
+	sshAddr string
 	ring *logs.Ring
 	done chan error
 	stop context.CancelFunc
@@ -42,12 +44,7 @@ type running struct {
 // free loopback port.
 func start(t *testing.T, apiURL string, extra ...string) *running {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port, sshPort := freePort(t), freePort(t)
 	cmdline := filepath.Join(t.TempDir(), "cmdline")
 	if err := os.WriteFile(cmdline, []byte("BOOTIF=01-52-54-00-aa-bb-01"), 0o644); err != nil {
 		t.Fatal(err)
@@ -59,7 +56,7 @@ func start(t *testing.T, apiURL string, extra ...string) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &running{port: port, ring: logs.NewRing(1<<20, nil), done: make(chan error, 1), lockedDown: make(chan struct{})}
+	r := &running{port: port, sshAddr: fmt.Sprintf("127.0.0.1:%d", sshPort), ring: logs.NewRing(1<<20, nil), done: make(chan error, 1), lockedDown: make(chan struct{})}
 	log := slog.New(slog.NewTextHandler(r.ring, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stop = cancel
@@ -68,7 +65,8 @@ func start(t *testing.T, apiURL string, extra ...string) *running {
 		Lockdown: func() {
 			close(r.lockedDown)
 			cancel()
-		}}
+		},
+		RescueDir: t.TempDir(), RescueSSH: r.sshAddr}
 	go func() { r.done <- a.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
@@ -82,6 +80,16 @@ func start(t *testing.T, apiURL string, extra ...string) *running {
 		}
 	})
 	return r
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func newNode(t *testing.T, s *fakeironic.Server) fakeironic.Node {

@@ -19,6 +19,15 @@ import (
 // (mdadm), u-root's /bbin and the usual places.
 var path = []string{"/sbin", "/bin", "/usr/sbin", "/usr/bin", "/bbin"}
 
+// FindShell returns the ramdisk's shell (/bin/sh, the debug image's gosh),
+// or "" when it has none.
+func FindShell() string {
+	if p, err := lookPath("/bin/sh"); err == nil {
+		return p
+	}
+	return ""
+}
+
 // session waits for the client's exec or shell request and runs it; pty,
 // env and subsystem requests are declined (commands run without a
 // terminal).
@@ -135,10 +144,11 @@ func (s *Server) start(ctx context.Context, ch ssh.Channel, argv []string, stdin
 // lookPath finds name in the session's path, whatever the agent's own
 // environment (PID 1 has none).
 func lookPath(name string) (string, error) {
+	dirs := path
 	if strings.Contains(name, "/") {
-		return name, nil
+		dirs = []string{""}
 	}
-	for _, dir := range path {
+	for _, dir := range dirs {
 		p := filepath.Join(dir, name)
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
 			return p, nil

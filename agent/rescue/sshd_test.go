@@ -40,6 +40,21 @@ func dial(addr, user, password string) (*ssh.Client, error) {
 	})
 }
 
+// login opens a session as the rescue user.
+func login(t *testing.T, addr string) *ssh.Session {
+	t.Helper()
+	c, err := dial(addr, User, "Hello world!")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sess
+}
+
 func TestOnlyTheRescueUserWithItsPassword(t *testing.T) {
 	addr := serve(t, "")
 	for _, tc := range []struct {
@@ -65,7 +80,7 @@ func TestOnlyTheRescueUserWithItsPassword(t *testing.T) {
 func TestCommands(t *testing.T) {
 	for _, tc := range []struct {
 		name, shell, cmd, want string
-		code               int
+		code                   int
 	}{
 		{"built-in exec", "", "echo rescued  ok", "rescued ok\n", 0},
 		{"built-in exit status", "", "false", "", 1},
@@ -73,16 +88,7 @@ func TestCommands(t *testing.T) {
 		{"through a shell", "/bin/sh", "echo $USER; exit 3", "rescue\n", 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := dial(serve(t, tc.shell), User, "Hello world!")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			sess, err := c.NewSession()
-			if err != nil {
-				t.Fatal(err)
-			}
-			out, err := sess.Output(tc.cmd)
+			out, err := login(t, serve(t, tc.shell)).Output(tc.cmd)
 			code := 0
 			var exit *ssh.ExitError
 			if errors.As(err, &exit) {
@@ -97,15 +103,7 @@ func TestCommands(t *testing.T) {
 
 // Without a shell, a login session still runs one command per line.
 func TestBuiltInShell(t *testing.T) {
-	c, err := dial(serve(t, ""), User, "Hello world!")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	sess, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
+	sess := login(t, serve(t, ""))
 	var out bytes.Buffer
 	sess.Stdout = &out
 	sess.Stdin = strings.NewReader("echo one\n\necho two\nexit\necho never\n")

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -21,9 +22,9 @@ import (
 	"github.com/goipa/goipa/agent/ironic"
 	"github.com/goipa/goipa/agent/logs"
 	"github.com/goipa/goipa/agent/machine"
-	"github.com/goipa/goipa/ramdisk"
 	"github.com/goipa/goipa/hardware"
 	"github.com/goipa/goipa/image"
+	"github.com/goipa/goipa/ramdisk"
 )
 
 // lookupPause separates two lookup rounds in the ramdisk, where no service
@@ -96,6 +97,8 @@ func run(args []string) error {
 		SysfsRoot: "/sys",
 		Machine:   machine.Host{Log: log, Exit: stop},
 		Lockdown:  stop,
+		// A rescue on a dev host must not leave IPA's marker in its /etc.
+		RescueDir: filepath.Join(os.TempDir(), "goipa-rescue"),
 	}
 	if ramdisk.Detect() {
 		// The ramdisk's agent owns the machine: mounts, drivers, network,
@@ -119,7 +122,7 @@ func run(args []string) error {
 			}
 		}
 		m := machine.Ramdisk{Log: log}
-		a.Machine, a.Lockdown, a.ModulesReady = m, m.Lockdown, ramdisk.WaitModules
+		a.Machine, a.Lockdown, a.ModulesReady, a.RescueDir = m, m.Lockdown, ramdisk.WaitModules, "/etc"
 		a.DisksReady = agent.WaitForDisks(ramdisk.WaitModules, func() ([]hardware.BlockDevice, error) {
 			return hardware.ListBlockDevices(hardware.BlockOptions{})
 		}, cfg.DiskWaitAttempts, cfg.DiskWaitDelay, log)
