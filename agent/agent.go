@@ -140,7 +140,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return a.serveRescue(ctx, hash)
+		done, err := a.startRescueSSH(ctx, hash)
+		if err != nil {
+			return err
+		}
+		return <-done
 	}
 	a.prepareTLSKey()
 
@@ -181,9 +185,10 @@ type commandSet struct {
 	end chan ending
 }
 
-// ending is a lockdown, or a rescue with the rescue user's crypt hash.
+// ending is a lockdown, or a rescue whose SSH server reports its end on
+// sshDone.
 type ending struct {
-	rescueHash string
+	sshDone <-chan error
 }
 
 // endAfterAnswer ends the API with e once the answer has had time to reach
@@ -233,7 +238,14 @@ func (a *Agent) commands(ctx context.Context) (*commandSet, error) {
 		cs.endAfterAnswer(ending{})
 		return nil, nil
 	}))
-	rescue.Register(cmds, a.rescueStore(), log, func(hash string) { cs.endAfterAnswer(ending{rescueHash: hash}) })
+	rescue.Register(cmds, a.rescueStore(), log, func(hash string) error {
+		done, err := a.startRescueSSH(ctx, hash)
+		if err != nil {
+			return err
+		}
+		cs.endAfterAnswer(ending{sshDone: done})
+		return nil
+	})
 	return cs, nil
 }
 
@@ -372,8 +384,8 @@ func (a *Agent) serve(ctx context.Context, stop context.CancelFunc, cs *commandS
 	case e := <-cs.end:
 		stopHeartbeats()
 		_ = srv.Close()
-		if e.rescueHash != "" {
-			return a.serveRescue(ctx, e.rescueHash)
+		if e.sshDone != nil {
+			return <-e.sshDone
 		}
 		stop()
 		a.Lockdown()
@@ -386,18 +398,21 @@ func (a *Agent) serve(ctx context.Context, stop context.CancelFunc, cs *commandS
 
 func (a *Agent) rescueStore() rescue.Store { return rescue.Store{Dir: cmp.Or(a.RescueDir, "/etc")} }
 
-// serveRescue serves SSH for the rescue user until ctx ends, through the
-// ramdisk's shell when it has one.
-func (a *Agent) serveRescue(ctx context.Context, hash string) error {
+// startRescueSSH listens for the rescue user's SSH logins and serves them
+// until ctx ends, through the ramdisk's shell when it has one; done gets
+// the server's end.
+func (a *Agent) startRescueSSH(ctx context.Context, hash string) (done <-chan error, err error) {
 	addr := a.RescueSSH
 	if addr == "" {
 		addr = net.JoinHostPort(a.Config.ListenHost, "22")
 	}
 	ln, err := listenOn(addr)
 	if err != nil {
-		return fmt.Errorf("rescue SSH: %w", err)
+		return nil, fmt.Errorf("rescue SSH: %w", err)
 	}
-	return (&rescue.Server{Hash: hash, Shell: rescue.FindShell(), Log: a.Log}).Serve(ctx, ln)
+	ch := make(chan error, 1)
+	go func() { ch <- (&rescue.Server{Hash: hash, Shell: rescue.FindShell(), Log: a.Log}).Serve(ctx, ln) }()
+	return ch, nil
 }
 
 // newDeployer configures image writing from the agent's options.

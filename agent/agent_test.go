@@ -33,9 +33,9 @@ type running struct {
 	port int
 	// sshAddr is where the rescue SSH server listens once rescued.
 	sshAddr string
-	ring *logs.Ring
-	done chan error
-	stop context.CancelFunc
+	ring    *logs.Ring
+	done    chan error
+	stop    context.CancelFunc
 	// lockedDown is closed when the agent locks itself down.
 	lockedDown chan struct{}
 }

@@ -36,6 +36,24 @@ func TestRescue(t *testing.T) {
 	}
 	beats := len(s.Heartbeats(n.UUID))
 
+	login := func(user, password string) (*ssh.Client, error) {
+		return ssh.Dial("tcp", r.sshAddr, &ssh.ClientConfig{User: user, Auth: []ssh.AuthMethod{ssh.Password(password)},
+			HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second})
+	}
+	// Listening before the answer: the node Ironic calls rescued next can
+	// be logged in to.
+	for _, bad := range [][2]string{{"rescue", "hello world!"}, {"root", "Hello world!"}} {
+		if cl, err := login(bad[0], bad[1]); err == nil {
+			cl.Close()
+			t.Errorf("%s / %s logged in", bad[0], bad[1])
+		}
+	}
+	cl, err := login("rescue", "Hello world!")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+
 	apiGone := time.Now().Add(10 * time.Second)
 	for {
 		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", r.port), time.Second)
@@ -49,21 +67,6 @@ func TestRescue(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	login := func(user, password string) (*ssh.Client, error) {
-		return ssh.Dial("tcp", r.sshAddr, &ssh.ClientConfig{User: user, Auth: []ssh.AuthMethod{ssh.Password(password)},
-			HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second})
-	}
-	for _, bad := range [][2]string{{"rescue", "hello world!"}, {"root", "Hello world!"}} {
-		if cl, err := login(bad[0], bad[1]); err == nil {
-			cl.Close()
-			t.Errorf("%s / %s logged in", bad[0], bad[1])
-		}
-	}
-	cl, err := login("rescue", "Hello world!")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	sess, err := cl.NewSession()
 	if err != nil {
 		t.Fatal(err)

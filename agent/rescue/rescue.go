@@ -76,8 +76,10 @@ func (p *params) Validate() error {
 }
 
 // Register adds rescue.finalize_rescue. rescued is called with the hash once
-// it is stored; the agent then answers, stops its API and serves SSH.
-func Register(r *ipa.Runner, s Store, log *slog.Logger, rescued func(hash string)) {
+// it is stored and must have the SSH server listening when it returns, so
+// that the node Ironic then calls rescued can be logged in to; its error
+// fails the command. The agent stops its API after the answer.
+func Register(r *ipa.Runner, s Store, log *slog.Logger, rescued func(hash string) error) {
 	r.Register("rescue", "finalize_rescue", ipa.Sync(func(_ context.Context, p params) (any, error) {
 		hash := p.RescuePassword
 		if !p.Hashed {
@@ -89,13 +91,15 @@ func Register(r *ipa.Runner, s Store, log *slog.Logger, rescued func(hash string
 		if err := s.save(hash); err != nil {
 			return nil, fmt.Errorf("writing the rescue password: %w", err)
 		}
+		if err := rescued(hash); err != nil {
+			return nil, err
+		}
 		if f, err := os.Create(s.marker()); err != nil {
 			log.Warn("creating the rescued marker", "error", err)
 		} else {
 			f.Close()
 		}
 		log.Warn("rescue: the API stops after this answer; SSH serves the rescue user", "user", User)
-		rescued(hash)
 		return nil, nil
 	}))
 }

@@ -38,7 +38,10 @@ func TestFinalizeRescue(t *testing.T) {
 			s := Store{Dir: t.TempDir()}
 			r := ipa.NewRunner(context.Background(), discard())
 			var got []string
-			Register(r, s, discard(), func(h string) { got = append(got, h) })
+			Register(r, s, discard(), func(h string) error {
+				got = append(got, h)
+				return nil
+			})
 
 			res, err := r.Execute("rescue.finalize_rescue", json.RawMessage(tc.params))
 			if tc.code != 0 {
@@ -79,6 +82,26 @@ func TestFinalizeRescue(t *testing.T) {
 				t.Errorf("password file: %v %v", fi, err)
 			}
 		})
+	}
+}
+
+// A rescue whose SSH server cannot start fails, and leaves the ramdisk as
+// it was: the conductor fails the rescue instead of reporting a node nobody
+// can log in to.
+func TestFinalizeRescueWithoutSSH(t *testing.T) {
+	s := Store{Dir: t.TempDir()}
+	r := ipa.NewRunner(context.Background(), discard())
+	errBusy := errors.New("port 22 taken")
+	Register(r, s, discard(), func(string) error { return errBusy })
+	res, err := r.Execute("rescue.finalize_rescue", json.RawMessage(`{"rescue_password": "pw"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status() != ipa.StatusFailed || !strings.Contains(res.Err().Error(), "port 22 taken") {
+		t.Errorf("result %s, %v", res.Status(), res.Err())
+	}
+	if _, err := s.Load(); !errors.Is(err, ErrNotRescued) {
+		t.Errorf("Load after a failed rescue: %v", err)
 	}
 }
 
