@@ -130,3 +130,48 @@ func TestNoForwarding(t *testing.T) {
 		t.Error("direct-tcpip channel accepted")
 	}
 }
+
+// A client that asks for a terminal gets one, of its size, with its TERM,
+// for a command and for a login session (the kernel's line discipline
+// echoing what is typed).
+func TestPTY(t *testing.T) {
+	for _, tc := range []struct {
+		name, shell, cmd, input string
+		want                    []string
+		code                    int
+	}{
+		{"command", "", "stty size", "", []string{"40 100\r\n"}, 0},
+		{"command on its terminal", "", "tty", "", []string{"/dev/pts/"}, 0},
+		{"built-in shell", "", "", "tty\nexit\n", []string{"tty\r\n", "/dev/pts/", "rescue# "}, 0},
+		{"shell", "/bin/sh", "", "echo $TERM; exit 4\n", []string{"vt220\r\n"}, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sess := login(t, serve(t, tc.shell))
+			if err := sess.RequestPty("vt220", 40, 100, ssh.TerminalModes{}); err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			sess.Stdout = &out
+			sess.Stdin = strings.NewReader(tc.input)
+			var err error
+			if tc.cmd != "" {
+				err = sess.Run(tc.cmd)
+			} else if err = sess.Shell(); err == nil {
+				err = sess.Wait()
+			}
+			code := 0
+			var exit *ssh.ExitError
+			if errors.As(err, &exit) {
+				code, err = exit.ExitStatus(), nil
+			}
+			if err != nil || code != tc.code {
+				t.Errorf("status %d, err %v; want %d", code, err, tc.code)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output %q lacks %q", out.String(), w)
+				}
+			}
+		})
+	}
+}
