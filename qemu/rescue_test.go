@@ -20,8 +20,8 @@ const rescueHash = "$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5"
 // TestRescue boots the ramdisk for a node in rescue wait, calls
 // rescue.finalize_rescue as the conductor does, and then logs in over SSH
 // through a host forward to the guest's port 22: the rescue user with its
-// password runs a command of the ramdisk, anything else is refused, and
-// the agent's API answers no more.
+// password runs a command of the ramdisk, also in a login session on a
+// terminal, anything else is refused, and the agent's API answers no more.
 func TestRescue(t *testing.T) {
 	kernel, initrd := Images(t)
 	l := newLab(t, nil)
@@ -79,6 +79,23 @@ func TestRescue(t *testing.T) {
 	out, err := sess.CombinedOutput("mdadm --version")
 	if err != nil || !strings.Contains(string(out), "mdadm - v") {
 		t.Errorf("mdadm --version over SSH: %q, %v", out, err)
+	}
+	// An interactive login: a terminal from the ramdisk's devpts, and the
+	// built-in line runner of a ramdisk without a shell.
+	if sess, err = cl.NewSession(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.RequestPty("xterm", 24, 80, ssh.TerminalModes{}); err != nil {
+		t.Fatalf("pty: %v", err)
+	}
+	sess.Stdin = strings.NewReader("mdadm --version\nexit\n")
+	var term strings.Builder
+	sess.Stdout = &term
+	if err := sess.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Wait(); err != nil || !strings.Contains(term.String(), "mdadm - v") || !strings.Contains(term.String(), "rescue# ") {
+		t.Errorf("login session: %q, %v", term.String(), err)
 	}
 	for _, bad := range [][2]string{{"rescue", "hello world!"}, {"root", "Hello world!"}} {
 		cl, err := login(bad[0], bad[1])
