@@ -88,13 +88,21 @@ func TestRescue(t *testing.T) {
 	if err := sess.RequestPty("xterm", 24, 80, ssh.TerminalModes{}); err != nil {
 		t.Fatalf("pty: %v", err)
 	}
-	sess.Stdin = strings.NewReader("mdadm --version\nexit\n")
+	// Return is what a terminal sends for Enter.
+	sess.Stdin = strings.NewReader("mdadm --version\rexit\r")
 	var term strings.Builder
 	sess.Stdout = &term
 	if err := sess.Shell(); err != nil {
 		t.Fatal(err)
 	}
-	if err := sess.Wait(); err != nil || !strings.Contains(term.String(), "mdadm - v") || !strings.Contains(term.String(), "rescue# ") {
+	ended := make(chan error, 1)
+	go func() { ended <- sess.Wait() }()
+	select {
+	case err = <-ended:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil || !strings.Contains(term.String(), "mdadm - v") || !strings.Contains(term.String(), "rescue# ") {
 		t.Errorf("login session: %q, %v", term.String(), err)
 	}
 	for _, bad := range [][2]string{{"rescue", "hello world!"}, {"root", "Hello world!"}} {

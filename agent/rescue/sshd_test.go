@@ -142,7 +142,7 @@ func TestPTY(t *testing.T) {
 	}{
 		{"command", "", "stty size", "", []string{"40 100\r\n"}, 0},
 		{"command on its terminal", "", "tty", "", []string{"/dev/pts/"}, 0},
-		{"built-in shell", "", "", "tty\nexit\n", []string{"tty\r\n", "/dev/pts/", "rescue# "}, 0},
+		{"built-in shell", "", "", "tty\rexit\r", []string{"tty\r\n", "/dev/pts/", "rescue# "}, 0},
 		{"shell", "/bin/sh", "", "echo $TERM; exit 4\n", []string{"vt220\r\n"}, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
