@@ -44,6 +44,12 @@ type running struct {
 // free loopback port.
 func start(t *testing.T, apiURL string, extra ...string) *running {
 	t.Helper()
+	return startRescueDir(t, apiURL, t.TempDir(), extra...)
+}
+
+// startRescueDir is start with rescue.finalize_rescue's files in rescueDir.
+func startRescueDir(t *testing.T, apiURL, rescueDir string, extra ...string) *running {
+	t.Helper()
 	port, sshPort := freePort(t), freePort(t)
 	cmdline := filepath.Join(t.TempDir(), "cmdline")
 	if err := os.WriteFile(cmdline, []byte("BOOTIF=01-52-54-00-aa-bb-01"), 0o644); err != nil {
@@ -66,7 +72,7 @@ func start(t *testing.T, apiURL string, extra ...string) *running {
 			close(r.lockedDown)
 			cancel()
 		},
-		RescueDir: t.TempDir(), RescueSSH: r.sshAddr}
+		RescueDir: rescueDir, RescueSSH: r.sshAddr}
 	go func() { r.done <- a.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()

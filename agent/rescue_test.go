@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,6 +14,15 @@ import (
 	"github.com/goipa/goipa/agent/client"
 	"github.com/goipa/goipa/tstest/fakeironic"
 )
+
+// rescueHash is "Hello world!" as crypt.crypt(pw, crypt.mksalt(METHOD_SHA256))
+// makes it, as Ironic 21.4 does by default.
+const rescueHash = "$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5"
+
+func sshLogin(addr, user, password string) (*ssh.Client, error) {
+	return ssh.Dial("tcp", addr, &ssh.ClientConfig{User: user, Auth: []ssh.AuthMethod{ssh.Password(password)},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second})
+}
 
 // TestRescue: the conductor's rescue.finalize_rescue with the hash Ironic
 // 21.4 sends gets IPA's answer, then the API stops, heartbeats stop, and
@@ -25,9 +36,7 @@ func TestRescue(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	// "Hello world!" as crypt.crypt(pw, crypt.mksalt(METHOD_SHA256)) makes it.
-	const hash = "$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5"
-	res, err := c.Agent.Run(ctx, "rescue.finalize_rescue", map[string]any{"rescue_password": hash, "hashed": true}, false)
+	res, err := c.Agent.Run(ctx, "rescue.finalize_rescue", map[string]any{"rescue_password": rescueHash, "hashed": true}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,10 +45,7 @@ func TestRescue(t *testing.T) {
 	}
 	beats := len(s.Heartbeats(n.UUID))
 
-	login := func(user, password string) (*ssh.Client, error) {
-		return ssh.Dial("tcp", r.sshAddr, &ssh.ClientConfig{User: user, Auth: []ssh.AuthMethod{ssh.Password(password)},
-			HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second})
-	}
+	login := func(user, password string) (*ssh.Client, error) { return sshLogin(r.sshAddr, user, password) }
 	// Listening before the answer: the node Ironic calls rescued next can
 	// be logged in to.
 	for _, bad := range [][2]string{{"rescue", "hello world!"}, {"root", "Hello world!"}} {
@@ -76,5 +82,37 @@ func TestRescue(t *testing.T) {
 	}
 	if got := len(s.Heartbeats(n.UUID)); got != beats {
 		t.Errorf("%d heartbeats after the rescue", got-beats)
+	}
+}
+
+// TestRescuedAgentStartedAgain: an agent that finds IPA's rescued marker
+// serves the rescue user's SSH only: no lookup, no API.
+func TestRescuedAgentStartedAgain(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "ipa-rescue-config"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{"ipa-rescue-config/ipa-rescue-password": rescueHash, ".rescued": ""} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := fakeironic.NewTest(t, fakeironic.Options{})
+	newNode(t, s)
+	r := startRescueDir(t, s.URL(), dir)
+	var cl *ssh.Client
+	for deadline := time.Now().Add(10 * time.Second); cl == nil; time.Sleep(20 * time.Millisecond) {
+		var err error
+		if cl, err = sshLogin(r.sshAddr, "rescue", "Hello world!"); err != nil && time.Now().After(deadline) {
+			t.Fatalf("rescue login: %v", err)
+		}
+	}
+	cl.Close()
+	if l := s.Lookups(); len(l) != 0 {
+		t.Errorf("a rescued agent looked up: %+v", l)
+	}
+	if conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", r.port), time.Second); err == nil {
+		conn.Close()
+		t.Error("a rescued agent serves its API")
 	}
 }
