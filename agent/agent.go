@@ -356,13 +356,11 @@ func (a *Agent) serve(ctx context.Context, stop context.CancelFunc, cs *commandS
 		TLSConfig: tlsCfg,
 		ErrorLog:  slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
 	serveErr := make(chan error, 1)
-	go func() {
-		if tlsCfg != nil {
-			ln = tls.NewListener(ln, tlsCfg)
-		}
-		serveErr <- srv.Serve(ln)
-	}()
+	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("command API listening", "address", ln.Addr().String(), "callback_url", callback)
 	if a.Ready != nil {
 		a.Ready(ln.Addr())
