@@ -180,8 +180,8 @@ type commandSet struct {
 	// node is the node as last seen (lookup, then each step call), for the
 	// commands that come without one.
 	node atomic.Pointer[map[string]any]
-	// end receives how the API ends once the command that ends it has been
-	// answered: system.lockdown or rescue.finalize_rescue.
+	// end receives how the API ends, from the command that ends it:
+	// system.lockdown or rescue.finalize_rescue.
 	end chan ending
 }
 
@@ -191,15 +191,13 @@ type ending struct {
 	sshDone <-chan error
 }
 
-// endAfterAnswer ends the API with e once the answer has had time to reach
-// the conductor; the first ending wins.
-func (cs *commandSet) endAfterAnswer(e ending) {
-	time.AfterFunc(500*time.Millisecond, func() {
-		select {
-		case cs.end <- e:
-		default:
-		}
-	})
+// endAPI ends the API with e; the first ending wins. The command that ends
+// it still answers (serve shuts the server down gracefully).
+func (cs *commandSet) endAPI(e ending) {
+	select {
+	case cs.end <- e:
+	default:
+	}
 }
 
 // commands registers the extensions and the generic manager's steps.
@@ -235,7 +233,7 @@ func (a *Agent) commands(ctx context.Context) (*commandSet, error) {
 	logs.Register(cmds, &logs.Collector{Ring: a.Ring, Ready: a.ModulesReady})
 	cmds.Register("system", "lockdown", ipa.Sync(func(context.Context, struct{}) (any, error) {
 		log.Warn("lockdown requested: the API stops after this answer")
-		cs.endAfterAnswer(ending{})
+		cs.endAPI(ending{})
 		return nil, nil
 	}))
 	rescue.Register(cmds, a.rescueStore(), log, func(hash string) error {
@@ -243,7 +241,7 @@ func (a *Agent) commands(ctx context.Context) (*commandSet, error) {
 		if err != nil {
 			return err
 		}
-		cs.endAfterAnswer(ending{sshDone: done})
+		cs.endAPI(ending{sshDone: done})
 		return nil
 	})
 	return cs, nil
@@ -381,6 +379,11 @@ func (a *Agent) serve(ctx context.Context, stop context.CancelFunc, cs *commandS
 		return fmt.Errorf("command API: %w", err)
 	case e := <-cs.end:
 		stopHeartbeats()
+		// New connections are refused at once; the answer that ended the
+		// API reaches the conductor.
+		answered, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = srv.Shutdown(answered)
+		cancel()
 		_ = srv.Close()
 		if e.sshDone != nil {
 			return <-e.sshDone

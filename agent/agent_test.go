@@ -356,3 +356,24 @@ func TestApplyLookup(t *testing.T) {
 		})
 	}
 }
+
+// TestLockdown: system.lockdown is answered, then the agent locks down.
+func TestLockdown(t *testing.T) {
+	s, n, r, _ := agentUp(t, fakeironic.Options{})
+	c, err := s.Conductor(n.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := c.Agent.Run(ctx, "system.lockdown", nil, false)
+	if err != nil || res.CommandStatus != "SUCCEEDED" {
+		t.Fatalf("system.lockdown = %+v, %v", res, err)
+	}
+	select {
+	case <-r.lockedDown:
+	case <-ctx.Done():
+		t.Fatal("agent did not lock down")
+	}
+}
