@@ -91,3 +91,34 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestIronicHashes: what Ironic 21.4's conductor makes of a rescue password
+// (ironic.conductor.utils.hash_password, sha256 by default and sha512) is
+// checked as glibc's crypt would.
+func TestIronicHashes(t *testing.T) {
+	const script = `
+import sys
+from ironic.conductor import utils
+from ironic.conf import CONF
+print(utils.hash_password(sys.argv[1]))
+CONF.set_override("rescue_password_hash_algorithm", "sha512", "conductor")
+print(utils.hash_password(sys.argv[1]))
+`
+	const password = "r3scue me, goipa"
+	out, err := exec.Command("/usr/bin/python3", "-W", "ignore", "-c", script, password).Output()
+	if err != nil {
+		t.Skipf("Ironic's Python package: %v", err)
+	}
+	hashes := strings.Fields(string(out))
+	if len(hashes) != 2 || !strings.HasPrefix(hashes[0], "$5$") || !strings.HasPrefix(hashes[1], "$6$") {
+		t.Fatalf("Ironic hashed %q", out)
+	}
+	for _, h := range hashes {
+		if ok, err := Verify(h, password); !ok || err != nil {
+			t.Errorf("Verify(%q, password) = %v, %v", h, ok, err)
+		}
+		if ok, _ := Verify(h, password+" "); ok {
+			t.Errorf("Verify(%q) takes a wrong password", h)
+		}
+	}
+}
