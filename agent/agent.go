@@ -4,6 +4,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/tls"
@@ -27,6 +28,7 @@ import (
 	"github.com/goipa/goipa/agent/ironic"
 	"github.com/goipa/goipa/agent/logs"
 	"github.com/goipa/goipa/agent/machine"
+	"github.com/goipa/goipa/agent/rescue"
 	"github.com/goipa/goipa/agent/standby"
 	"github.com/goipa/goipa/agent/steps"
 	"github.com/goipa/goipa/agent/tlsconf"
@@ -72,6 +74,12 @@ type Agent struct {
 	// ModulesReady, if set, blocks until the ramdisk's modules are loaded
 	// (md, for the logs' mdadm reports), without waiting for disks.
 	ModulesReady func(ctx context.Context) error
+	// RescueDir is where finalize_rescue leaves IPA's password file and
+	// rescued marker; "" is IPA's /etc.
+	RescueDir string
+	// RescueSSH is the rescue SSH server's address; "" is port 22 on the
+	// listen host.
+	RescueSSH string
 
 	mu      sync.Mutex
 	token   string
@@ -128,6 +136,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer stop()
 	a.started = time.Now()
 	a.setToken(a.Config.AgentToken)
+	// As IPA's: a rescued ramdisk never serves the API again.
+	if hash, err := a.rescueStore().Load(); !errors.Is(err, rescue.ErrNotRescued) {
+		if err != nil {
+			return err
+		}
+		done, err := a.startRescueSSH(ctx, hash)
+		if err != nil {
+			return err
+		}
+		return <-done
+	}
 	a.prepareTLSKey()
 	a.lldp = &lldpCache{timeout: a.Config.LLDPTimeout, listen: hardware.CollectLLDP}
 
@@ -164,14 +183,30 @@ type commandSet struct {
 	// node is the node as last seen (lookup, then each step call), for the
 	// commands that come without one.
 	node atomic.Pointer[ipa.Node]
-	// locked is closed once system.lockdown has been answered.
-	locked chan struct{}
+	// end receives how the API ends, from the command that ends it:
+	// system.lockdown or rescue.finalize_rescue.
+	end chan ending
+}
+
+// ending is a lockdown, or a rescue whose SSH server reports its end on
+// sshDone.
+type ending struct {
+	sshDone <-chan error
+}
+
+// endAPI ends the API with e; the first ending wins. The command that ends
+// it still answers (serve shuts the server down gracefully).
+func (cs *commandSet) endAPI(e ending) {
+	select {
+	case cs.end <- e:
+	default:
+	}
 }
 
 // commands registers the extensions and the generic manager's steps.
 func (a *Agent) commands(ctx context.Context) (*commandSet, error) {
 	log := a.Log
-	cs := &commandSet{runner: ipa.NewRunner(ctx, log), generic: ipa.NewGeneric(), locked: make(chan struct{})}
+	cs := &commandSet{runner: ipa.NewRunner(ctx, log), generic: ipa.NewGeneric(), end: make(chan ending, 1)}
 	var err error
 	if cs.deployer, err = a.newDeployer(); err != nil {
 		return nil, err
@@ -199,13 +234,19 @@ func (a *Agent) commands(ctx context.Context) (*commandSet, error) {
 	steps.Register(cmds, ipa.Select(generic), func(n ipa.Node) { cs.node.Store(&n) })
 	standby.Register(cmds, a.Machine)
 	logs.Register(cmds, &logs.Collector{Ring: a.Ring, Ready: a.ModulesReady})
-	var lockOnce sync.Once
 	cmds.Register("system", "lockdown", ipa.Sync(func(context.Context, struct{}) (any, error) {
 		log.Warn("lockdown requested: the API stops after this answer")
-		// The answer must reach the conductor before the API goes away.
-		time.AfterFunc(500*time.Millisecond, func() { lockOnce.Do(func() { close(cs.locked) }) })
+		cs.endAPI(ending{})
 		return nil, nil
 	}))
+	rescue.Register(cmds, a.rescueStore(), log, func(hash string) error {
+		done, err := a.startRescueSSH(ctx, hash)
+		if err != nil {
+			return err
+		}
+		cs.endAPI(ending{sshDone: done})
+		return nil
+	})
 	return cs, nil
 }
 
@@ -306,6 +347,9 @@ func (a *Agent) serve(ctx context.Context, stop context.CancelFunc, cs *commandS
 	if err != nil {
 		return err
 	}
+	// Heartbeats end with the API: a rescued node is Ironic's no more.
+	hbCtx, stopHeartbeats := context.WithCancel(ctx)
+	defer stopHeartbeats()
 	var hb atomic.Pointer[ironic.Heartbeater]
 	seen := func() {
 		if h := hb.Load(); h != nil {
@@ -317,13 +361,11 @@ func (a *Agent) serve(ctx context.Context, stop context.CancelFunc, cs *commandS
 		TLSConfig: tlsCfg,
 		ErrorLog:  slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
 	serveErr := make(chan error, 1)
-	go func() {
-		if tlsCfg != nil {
-			ln = tls.NewListener(ln, tlsCfg)
-		}
-		serveErr <- srv.Serve(ln)
-	}()
+	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("command API listening", "address", ln.Addr().String(), "callback_url", callback)
 	if a.Ready != nil {
 		a.Ready(ln.Addr())
@@ -335,22 +377,50 @@ func (a *Agent) serve(ctx context.Context, stop context.CancelFunc, cs *commandS
 		})
 		hb.Store(h)
 		cs.runner.AsyncDone = h.Force
-		go h.Run(ctx)
+		go h.Run(hbCtx)
 	}
 
 	select {
 	case <-ctx.Done():
 	case err := <-serveErr:
 		return fmt.Errorf("command API: %w", err)
-	case <-cs.locked:
-		stop()
+	case e := <-cs.end:
+		stopHeartbeats()
+		// New connections are refused at once; the answer that ended the
+		// API reaches the conductor.
+		answered, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = srv.Shutdown(answered)
+		cancel()
 		_ = srv.Close()
+		if e.sshDone != nil {
+			return <-e.sshDone
+		}
+		stop()
 		a.Lockdown()
 		return nil
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdown)
+}
+
+func (a *Agent) rescueStore() rescue.Store { return rescue.Store{Dir: cmp.Or(a.RescueDir, "/etc")} }
+
+// startRescueSSH listens for the rescue user's SSH logins and serves them
+// until ctx ends, through the ramdisk's shell when it has one; done gets
+// the server's end.
+func (a *Agent) startRescueSSH(ctx context.Context, hash string) (done <-chan error, err error) {
+	addr := a.RescueSSH
+	if addr == "" {
+		addr = net.JoinHostPort(a.Config.ListenHost, "22")
+	}
+	ln, err := listenOn(addr)
+	if err != nil {
+		return nil, fmt.Errorf("rescue SSH: %w", err)
+	}
+	ch := make(chan error, 1)
+	go func() { ch <- (&rescue.Server{Hash: hash, Shell: rescue.FindShell(), Log: a.Log}).Serve(ctx, ln) }()
+	return ch, nil
 }
 
 // newDeployer configures image writing from the agent's options.
@@ -615,15 +685,20 @@ func (a *Agent) serverTLS(ip net.IP, lookup *ironic.LookupResult, maxVer ironic.
 	return nil, "", nil
 }
 
-// listen binds the API; "::" falls back to 0.0.0.0 on hosts without IPv6.
+// listen binds the API.
 func (a *Agent) listen() (net.Listener, error) {
-	host, port := a.Config.ListenHost, strconv.Itoa(a.Config.ListenPort)
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
-	if err != nil && host == "::" {
-		ln, err = net.Listen("tcp4", net.JoinHostPort("0.0.0.0", port))
-	}
+	ln, err := listenOn(net.JoinHostPort(a.Config.ListenHost, strconv.Itoa(a.Config.ListenPort)))
 	if err != nil {
 		return nil, fmt.Errorf("command API: %w", err)
 	}
 	return ln, nil
+}
+
+// listenOn listens on addr; "::" falls back to 0.0.0.0 on hosts without IPv6.
+func listenOn(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if host, port, _ := net.SplitHostPort(addr); err != nil && host == "::" {
+		ln, err = net.Listen("tcp4", net.JoinHostPort("0.0.0.0", port))
+	}
+	return ln, err
 }

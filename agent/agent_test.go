@@ -31,9 +31,11 @@ const testMAC = "52:54:00:aa:bb:01"
 
 type running struct {
 	port int
-	ring *logs.Ring
-	done chan error
-	stop context.CancelFunc
+	// sshAddr is where the rescue SSH server listens once rescued.
+	sshAddr string
+	ring    *logs.Ring
+	done    chan error
+	stop    context.CancelFunc
 	// lockedDown is closed when the agent locks itself down.
 	lockedDown chan struct{}
 }
@@ -42,12 +44,13 @@ type running struct {
 // free loopback port.
 func start(t *testing.T, apiURL string, extra ...string) *running {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	return startRescueDir(t, apiURL, t.TempDir(), extra...)
+}
+
+// startRescueDir is start with rescue.finalize_rescue's files in rescueDir.
+func startRescueDir(t *testing.T, apiURL, rescueDir string, extra ...string) *running {
+	t.Helper()
+	port, sshPort := freePort(t), freePort(t)
 	cmdline := filepath.Join(t.TempDir(), "cmdline")
 	if err := os.WriteFile(cmdline, []byte("BOOTIF=01-52-54-00-aa-bb-01"), 0o644); err != nil {
 		t.Fatal(err)
@@ -59,7 +62,7 @@ func start(t *testing.T, apiURL string, extra ...string) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &running{port: port, ring: logs.NewRing(1<<20, nil), done: make(chan error, 1), lockedDown: make(chan struct{})}
+	r := &running{port: port, sshAddr: fmt.Sprintf("127.0.0.1:%d", sshPort), ring: logs.NewRing(1<<20, nil), done: make(chan error, 1), lockedDown: make(chan struct{})}
 	log := slog.New(slog.NewTextHandler(r.ring, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stop = cancel
@@ -68,7 +71,8 @@ func start(t *testing.T, apiURL string, extra ...string) *running {
 		Lockdown: func() {
 			close(r.lockedDown)
 			cancel()
-		}}
+		},
+		RescueDir: rescueDir, RescueSSH: r.sshAddr}
 	go func() { r.done <- a.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
@@ -82,6 +86,16 @@ func start(t *testing.T, apiURL string, extra ...string) *running {
 		}
 	})
 	return r
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func newNode(t *testing.T, s *fakeironic.Server) fakeironic.Node {
@@ -341,5 +355,26 @@ func TestApplyLookup(t *testing.T) {
 				t.Errorf("grub install %v, md5 %v; want %v, %v", b.GrubInstall.Load(), d.MD5Enabled, tc.wantGrub, tc.wantMD5)
 			}
 		})
+	}
+}
+
+// TestLockdown: system.lockdown is answered, then the agent locks down.
+func TestLockdown(t *testing.T) {
+	s, n, r, _ := agentUp(t, fakeironic.Options{})
+	c, err := s.Conductor(n.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := c.Agent.Run(ctx, "system.lockdown", nil, false)
+	if err != nil || res.CommandStatus != "SUCCEEDED" {
+		t.Fatalf("system.lockdown = %+v, %v", res, err)
+	}
+	select {
+	case <-r.lockedDown:
+	case <-ctx.Done():
+		t.Fatal("agent did not lock down")
 	}
 }

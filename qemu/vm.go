@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -57,6 +58,9 @@ type Options struct {
 	Disks  []Disk
 	// GuestFwds make GuestServiceIP:GuestPort in the guest reach HostAddr.
 	GuestFwds []Fwd
+	// HostFwds are guest TCP ports forwarded from 127.0.0.1 beside the
+	// agent's (VM.HostAddr says where), such as the rescue SSH server's.
+	HostFwds []int
 	// Accel overrides Accel's choice.
 	Accel string
 	// Advertise makes the agent give Ironic its host-forwarded address
@@ -137,6 +141,7 @@ type VM struct {
 	t       testing.TB
 	cmd     *exec.Cmd
 	port    int
+	fwds    map[int]int // guest port → host port
 	started time.Time
 	console *console
 	stderr  *console
@@ -183,7 +188,13 @@ func start(t testing.TB, o Options) (*VM, error) {
 	if err != nil {
 		return nil, err
 	}
-	args, err := o.args(port)
+	fwds := map[int]int{}
+	for _, g := range o.HostFwds {
+		if fwds[g], err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	args, err := o.args(port, fwds)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +203,7 @@ func start(t testing.TB, o Options) (*VM, error) {
 			return nil, fmt.Errorf("guest forwards need socat (make deps-qemu): %w", err)
 		}
 	}
-	vm := &VM{t: t, port: port, console: newConsole(), stderr: newConsole(), done: make(chan struct{})}
+	vm := &VM{t: t, port: port, fwds: fwds, console: newConsole(), stderr: newConsole(), done: make(chan struct{})}
 	vm.cmd = exec.Command("qemu-system-x86_64", args...)
 	vm.cmd.Stdout, vm.cmd.Stderr = vm.console, vm.stderr
 	vm.started = time.Now()
@@ -226,7 +237,7 @@ func start(t testing.TB, o Options) (*VM, error) {
 	return vm, nil
 }
 
-func (o Options) args(port int) ([]string, error) {
+func (o Options) args(port int, fwds map[int]int) ([]string, error) {
 	accel := o.Accel
 	if accel == "" {
 		accel = Accel(o.Kernel)
@@ -265,6 +276,9 @@ func (o Options) args(port int) ([]string, error) {
 	}
 
 	netdev := fmt.Sprintf("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:%d", port, AgentPort)
+	for _, g := range slices.Sorted(maps.Keys(fwds)) {
+		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", fwds[g], g)
+	}
 	nic := "virtio-net-pci,netdev=n0,mac=" + mac
 	if o.Tap != "" {
 		if len(o.GuestFwds) > 0 || o.Advertise || o.GuestIP != "" || o.TFTP != "" || o.NetBoot != "" {
@@ -358,6 +372,10 @@ func freePort() (int, error) {
 
 // AgentAddr is the host's 127.0.0.1:PORT forwarded to the agent's port.
 func (vm *VM) AgentAddr() string { return fmt.Sprintf("127.0.0.1:%d", vm.port) }
+
+// HostAddr is the host's 127.0.0.1:PORT forwarded to guestPort, one of
+// Options.HostFwds.
+func (vm *VM) HostAddr(guestPort int) string { return fmt.Sprintf("127.0.0.1:%d", vm.fwds[guestPort]) }
 
 // AgentURL is the agent's API as reached from the host: http, or https
 // once WaitAgent found the agent serving TLS.

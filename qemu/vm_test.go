@@ -15,12 +15,13 @@ func TestArgsNetwork(t *testing.T) {
 		Disks:     []Disk{{Path: "/d/a.raw", Serial: "s1"}, {Path: "/d/b.qcow2", Format: "qcow2"}},
 		NICs: []NIC{{MAC: "52:54:00:12:34:57"}, {MAC: "52:54:00:12:34:58", Model: "virtio-net-pci"},
 			{MAC: "52:54:00:12:34:59", UDP: "127.0.0.1:40003"}}}
-	args, err := o.args(41000)
+	args, err := o.args(41000, map[int]int{22: 41002, 2222: 41001})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{
 		"-netdev": "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:41000-:9999" +
+			",hostfwd=tcp:127.0.0.1:41002-:22,hostfwd=tcp:127.0.0.1:41001-:2222" +
 			",guestfwd=tcp:10.0.2.100:6385-cmd:socat - TCP:127.0.0.1:40001" +
 			",guestfwd=tcp:10.0.2.100:8080-cmd:socat - TCP:[::1]:40002",
 		"-append": "console=ttyS0 panic=-1 quiet goipa.net=static",
@@ -49,16 +50,16 @@ func TestArgsNetwork(t *testing.T) {
 func TestArgsRefuseNonLoopback(t *testing.T) {
 	for _, addr := range []string{"10.0.0.1:80", "example.org:80", "0.0.0.0:80", "[2001:db8::1]:80"} {
 		o := Options{Kernel: "k", Initrd: "i", Accel: TCG, GuestFwds: []Fwd{{GuestPort: 80, HostAddr: addr}}}
-		if _, err := o.args(1); !errors.Is(err, ErrNotLoopback) {
+		if _, err := o.args(1, nil); !errors.Is(err, ErrNotLoopback) {
 			t.Errorf("forward to %s: err = %v, want ErrNotLoopback", addr, err)
 		}
 		o = Options{Kernel: "k", Initrd: "i", Accel: TCG, NICs: []NIC{{MAC: DefaultMAC, UDP: addr}}}
-		if _, err := o.args(1); !errors.Is(err, ErrNotLoopback) {
+		if _, err := o.args(1, nil); !errors.Is(err, ErrNotLoopback) {
 			t.Errorf("NIC wired to %s: err = %v, want ErrNotLoopback", addr, err)
 		}
 	}
 	o := Options{Kernel: "k", Initrd: "i", Accel: TCG, GuestFwds: []Fwd{{GuestPort: 80, HostAddr: "127.0.0.1"}}}
-	if _, err := o.args(1); err == nil {
+	if _, err := o.args(1, nil); err == nil {
 		t.Error("forward without a port accepted")
 	}
 }
@@ -114,7 +115,7 @@ func TestArgsUEFI(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Disk boot: the firmware's pflash pair and no -kernel.
-	args, err := Options{Accel: TCG, UEFI: true, UEFIVars: vars}.args(1)
+	args, err := Options{Accel: TCG, UEFI: true, UEFIVars: vars}.args(1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,13 +126,13 @@ func TestArgsUEFI(t *testing.T) {
 	if got := argValues(args, "-kernel"); got != nil {
 		t.Errorf("disk boot has -kernel %q", got)
 	}
-	if _, err := (Options{Accel: TCG, UEFI: true}).args(1); err == nil {
+	if _, err := (Options{Accel: TCG, UEFI: true}).args(1, nil); err == nil {
 		t.Error("UEFI without a variable store accepted")
 	}
 }
 
 func TestArgsTap(t *testing.T) {
-	args, err := Options{Kernel: "k", Initrd: "i", Accel: TCG, Tap: "goipa6-0"}.args(1)
+	args, err := Options{Kernel: "k", Initrd: "i", Accel: TCG, Tap: "goipa6-0"}.args(1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func TestArgsTap(t *testing.T) {
 		{NetBoot: "boot.ipxe"},
 	} {
 		o.Accel, o.Tap = TCG, "goipa6-0"
-		if _, err := o.args(1); !errors.Is(err, ErrTapUserNet) {
+		if _, err := o.args(1, nil); !errors.Is(err, ErrTapUserNet) {
 			t.Errorf("%+v: err = %v, want ErrTapUserNet", o, err)
 		}
 	}

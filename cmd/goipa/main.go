@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -107,6 +108,8 @@ func run(args []string) error {
 		SysfsRoot: "/sys",
 		Machine:   machine.Host{Log: log, Exit: stop},
 		Lockdown:  stop,
+		// A rescue on a dev host must not leave IPA's marker in its /etc.
+		RescueDir: filepath.Join(os.TempDir(), "goipa-rescue"),
 	}
 	if ramdisk.Detect() {
 		// The ramdisk's agent owns the machine: mounts, drivers, network,
@@ -130,7 +133,7 @@ func run(args []string) error {
 			}
 		}
 		m := machine.Ramdisk{Log: log}
-		a.Machine, a.Lockdown, a.ModulesReady = m, m.Lockdown, ramdisk.WaitModules
+		a.Machine, a.Lockdown, a.ModulesReady, a.RescueDir = m, m.Lockdown, ramdisk.WaitModules, "/etc"
 		a.DisksReady = agent.WaitForDisks(ramdisk.WaitModules, func() ([]hardware.BlockDevice, error) {
 			return hardware.ListBlockDevices(hardware.BlockOptions{})
 		}, cfg.DiskWaitAttempts, cfg.DiskWaitDelay, log)
