@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goipa/goipa/e2e/ironiclab"
 	"github.com/goipa/goipa/tstest/fakeironic"
 )
 
@@ -46,7 +47,8 @@ var vmediaNetworkData = fmt.Sprintf(`{
 
 // TestVirtualMediaNetworkData boots the vm profile as Ironic's redfish
 // virtual media boot would: the kernel line and the CD-ROM are those
-// Debian's Ironic builds (image_utils.prepare_deploy_iso, run by
+// Ironic builds (35 from the suite's forky root, else the host's 21.4:
+// image_utils.prepare_deploy_iso, run by
 // vmediaiso.py, with [agent]api_ca_file and the node's network_data), and
 // Ironic answers only over TLS with a certificate of a CA the ramdisk
 // knows only from the ISO. The agent must take its address, bond and VLAN
@@ -125,10 +127,7 @@ func TestVirtualMediaFloppy(t *testing.T) {
 		t.Fatalf("kernel line has ipa-api-url: %s", line)
 	}
 	floppy := filepath.Join(l.dir, "floppy.img")
-	if out, err := exec.Command("/usr/bin/python3", "vmediaiso.py", "floppy", floppy,
-		"ipa-api-url="+l.apiURL(), "boot_method=vmedia").Output(); err != nil {
-		t.Fatalf("vmediaiso.py floppy: %v %s\n%s", err, out, stderr(err))
-	}
+	l.runIronic(t, "floppy", floppy, "ipa-api-url="+l.apiURL(), "boot_method=vmedia")
 	l.heartbeat(t, Options{Kernel: kernel, Initrd: initrd, Append: line, CDROM: iso, Disks: []Disk{{Path: floppy, USB: true}}},
 		"10.0.2.15", "network_data=false floppy=/dev/sd", "ramdisk: DHCP lease", "/etc/ironic-python-agent/ironic.crt")
 }
@@ -137,6 +136,7 @@ func TestVirtualMediaFloppy(t *testing.T) {
 // a CA of the test's own, and a directory for Ironic's images.
 type vmediaLab struct {
 	dir    string
+	root   string // Ironic 35's root; "" runs the host's Ironic 21.4
 	ca     string // the CA's PEM file
 	ironic *fakeironic.Server
 	srv    *httptest.Server
@@ -150,10 +150,12 @@ func newVMediaLab(t *testing.T) *vmediaLab {
 			t.Skipf("%s: %v (make deps-test deps-ironic)", tool, err)
 		}
 	}
-	if err := exec.Command("/usr/bin/python3", "-c", "import ironic.drivers.modules.image_utils").Run(); err != nil {
-		t.Skipf("Debian's Ironic: %v (make deps-ironic)", err)
+	l := &vmediaLab{dir: t.TempDir(), root: os.Getenv(ironiclab.RootEnv)}
+	if l.root == "" {
+		if err := exec.Command("/usr/bin/python3", "-c", "import ironic.drivers.modules.image_utils").Run(); err != nil {
+			t.Skipf("Debian's Ironic: %v (make deps-ironic)", err)
+		}
 	}
-	l := &vmediaLab{dir: t.TempDir()}
 	caPEM, serverCert := testCA(t, net.ParseIP(GuestServiceIP))
 	l.ca = l.write(t, "ca.crt", string(caPEM))
 	var err error
@@ -233,10 +235,7 @@ func (l *vmediaLab) iso(t *testing.T, kernel, initrd, nd string, params ...strin
 		isoKernel = kernel
 	}
 	start := time.Now()
-	out, err := exec.Command("/usr/bin/python3", append([]string{"vmediaiso.py", "iso", isoKernel, initrd, l.ca, nd, l.dir}, params...)...).Output()
-	if err != nil {
-		t.Fatalf("vmediaiso.py: %v\n%s", err, stderr(err))
-	}
+	out := l.runIronic(t, append([]string{"iso", l.copy(t, isoKernel), l.copy(t, initrd), l.ca, nd, l.dir}, params...)...)
 	iso := strings.TrimSpace(string(out))
 	t.Logf("Ironic built %s in %v", filepath.Base(iso), time.Since(start).Round(10*time.Millisecond))
 	line := isolinuxAppend(t, iso)
@@ -244,6 +243,37 @@ func (l *vmediaLab) iso(t *testing.T, kernel, initrd, nd string, params ...strin
 		t.Fatalf("Ironic's kernel line lacks boot_method=vmedia: %s", line)
 	}
 	return iso, line
+}
+
+// runIronic runs vmediaiso.py with args: under Ironic 35 in its root when
+// the suite names one (ironiclab.RootEnv), else under the host's 21.4.
+// Every path in args lies in the lab's directory, which the root sees at
+// the same path.
+func (l *vmediaLab) runIronic(t *testing.T, args ...string) []byte {
+	t.Helper()
+	script := l.copy(t, "vmediaiso.py")
+	cmd := exec.Command("/usr/bin/python3", append([]string{script}, args...)...)
+	if l.root != "" {
+		var err error
+		if cmd, err = ironiclab.ChrootCommand(l.root, l.dir, append([]string{"/usr/bin/python3", script}, args...)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("vmediaiso.py %s (root %q): %v\n%s", args[0], l.root, err, stderr(err))
+	}
+	return out
+}
+
+// copy puts a copy of the file at p into the lab's directory.
+func (l *vmediaLab) copy(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.write(t, filepath.Base(p), string(b))
 }
 
 // isolinuxAppend is the kernel line Ironic wrote into the ISO's

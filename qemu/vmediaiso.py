@@ -15,14 +15,16 @@ floppy runs images.create_vfat_image, which prepare_floppy_image uses for
 redfish's config_via_removable: a FAT image labelled ir-vfd-dev holding
 parameters.txt.
 
-It runs the Ironic installed on this host: Debian 12's 21.4 (Ironic 35, in
-a Debian forky root, is not tried yet).
+It runs under Ironic 35 in the Debian forky root the real-Ironic suite uses
+(make deps-ironic35), chrooted by the test, or Debian 12's 21.4 on the host.
 """
 import json
 import os
 import sys
 import types
 
+# Ironic 35: image_utils imported first is a circular import.
+from ironic.conductor import utils as _conductor_utils  # noqa: F401
 from ironic.common import context
 from ironic.common import images
 from ironic.conf import CONF
@@ -52,9 +54,12 @@ def iso(kernel, initrd, ca, network_data, out, *params):
         with open(network_data) as f:
             nd = json.load(f)
 
+    d_info = {'deploy_kernel': 'file://' + kernel,
+              'deploy_ramdisk': 'file://' + initrd}
+    # 21.4 reads the kernel and ramdisk from d_info, 35 from driver_info.
     node = types.SimpleNamespace(
         uuid='1be26c0b-03f2-4d2e-ae87-c02d7f33c781', driver='redfish',
-        provision_state='deploying', driver_info={}, instance_info={},
+        provision_state='deploying', driver_info=dict(d_info), instance_info={},
         driver_internal_info={}, properties={},
         get_interface=lambda name: 'redfish-virtual-media')
     task = types.SimpleNamespace(
@@ -63,8 +68,6 @@ def iso(kernel, initrd, ca, network_data, out, *params):
             get_node_network_data=lambda task: nd)))
     ramdisk_params = params_of(params)
     ramdisk_params['boot_method'] = 'vmedia'
-    d_info = {'deploy_kernel': 'file://' + kernel,
-              'deploy_ramdisk': 'file://' + initrd}
     url = image_utils.prepare_deploy_iso(task, ramdisk_params, 'deploy',
                                          d_info)
     print(url.replace(CONF.deploy.http_url, out, 1))

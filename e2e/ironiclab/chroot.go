@@ -43,7 +43,7 @@ func RunChrootHelper() {
 // enterRoot shows /proc, /sys, /dev and dir (at the same path, on a tmpfs
 // over the root's copy of the temporary directory, so the shared root is
 // not written) inside root, then chroots there and changes to dir. The
-// process runs in a mount namespace of its own (chrootCommand), so none of
+// process runs in a mount namespace of its own (ChrootCommand), so none of
 // this reaches the host's mount table.
 func enterRoot(root, dir string) error {
 	for _, d := range []string{"/proc", "/sys", "/dev"} {
@@ -70,9 +70,10 @@ func enterRoot(root, dir string) error {
 	return os.Chdir(dir)
 }
 
-// chrootCommand runs argv inside root through the test binary as chroot
-// helper, in a private mount namespace that ends with the command.
-func chrootCommand(root, dir string, argv ...string) (*exec.Cmd, error) {
+// ChrootCommand runs argv inside root, in dir (shown there at the same
+// path), through the test binary as chroot helper (its TestMain calls
+// RunChrootHelper), in a private mount namespace that ends with the command.
+func ChrootCommand(root, dir string, argv ...string) (*exec.Cmd, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err

@@ -34,7 +34,7 @@ func (s service) command(dir string, argv ...string) (*exec.Cmd, error) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		return cmd, nil
 	}
-	return chrootCommand(s.root, dir, argv...)
+	return ChrootCommand(s.root, dir, argv...)
 }
 
 // run renders the service's configuration into dir, prepares its
