@@ -26,7 +26,11 @@ import (
 // runs a command, a wrong one is refused, the agent's API answers no more,
 // and unrescue takes the node back to active.
 func TestRealIronicRescue(t *testing.T) {
-	w := newWorld(t, ironiclab.Options{NetBoot: &ironiclab.NetBoot{}})
+	forEachRelease(t, testRealIronicRescue)
+}
+
+func testRealIronicRescue(t *testing.T, rel ironiclab.Release) {
+	w := newWorld(t, ironiclab.Options{Release: rel, NetBoot: &ironiclab.NetBoot{}})
 	img := qemu.DiskImage(16<<20, 3)
 	url, sum := w.publish(t, "disk.raw", img)
 	target := qemu.SparseDisk(t, 256<<20)
