@@ -65,7 +65,11 @@ func startHostAgent(t *testing.T, ctx context.Context, apiURL, mac string, extra
 // wait call-back, the agent's lookup and heartbeat make Debian's Ironic
 // record the agent URL (https, auto-TLS) and call deploy.get_deploy_steps.
 func TestRealIronicRecordsAgent(t *testing.T) {
-	lab := ironiclab.Start(t, ironiclab.Options{})
+	forEachRelease(t, testRealIronicRecordsAgent)
+}
+
+func testRealIronicRecordsAgent(t *testing.T, rel ironiclab.Release) {
+	lab := ironiclab.Start(t, ironiclab.Options{Release: rel})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	const mac = "52:54:00:00:20:01"

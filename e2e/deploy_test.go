@@ -14,12 +14,17 @@ import (
 	"github.com/goipa/goipa/qemu"
 )
 
-// TestRealIronic drives goipa in QEMU with Debian's Ironic: whole-disk
+// TestRealIronic drives goipa in QEMU with each Ironic release: whole-disk
 // deploys of a raw and a qcow2 image, a deploy that fails its checksum,
 // manual cleaning, and a software RAID-1 built as a deploy step and
-// deployed onto. One Ironic serves every subtest; each enrolls its node.
+// deployed onto. One Ironic per release serves its subtests; each enrolls
+// its node.
 func TestRealIronic(t *testing.T) {
-	w := newWorld(t, ironiclab.Options{EraseZeroize: true})
+	forEachRelease(t, testRealIronic)
+}
+
+func testRealIronic(t *testing.T, rel ironiclab.Release) {
+	w := newWorld(t, ironiclab.Options{Release: rel, EraseZeroize: true})
 	img := qemu.DiskImage(64<<20, 1)
 	rawURL, rawSum := w.publish(t, "disk.raw", img)
 

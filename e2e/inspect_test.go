@@ -12,15 +12,20 @@ import (
 	"github.com/goipa/goipa/qemu"
 )
 
-// TestRealIronicInspection inspects a node through ironic-inspector
-// (Ironic 21.4 has no built-in /v1/continue_inspection): the ramdisk posts
-// its inventory to the inspector, which must find the node by its MAC,
-// pick the root disk by the node's hint and write the node's properties
-// back to Ironic, after which Ironic moves the node to manageable.
+// TestRealIronicInspection inspects a node in-band: on 21.4 through
+// ironic-inspector (21.4 has no built-in /v1/continue_inspection), on 35
+// through Ironic's own agent inspect interface. The ramdisk posts its
+// inventory, which must find the node by its MAC, pick the root disk by
+// the node's hint and set the node's properties, after which Ironic moves
+// the node to manageable.
 func TestRealIronicInspection(t *testing.T) {
-	w := newWorld(t, ironiclab.Options{Inspector: true})
+	forEachRelease(t, testRealIronicInspection)
+}
+
+func testRealIronicInspection(t *testing.T, rel ironiclab.Release) {
+	w := newWorld(t, ironiclab.Options{Release: rel, Inspector: true})
 	target, other := qemu.SparseDisk(t, 2<<30), qemu.SparseDisk(t, 8<<30)
-	m := w.enroll(t, ironiclab.NodeSpec{InspectInterface: "inspector", RootDevice: map[string]any{"serial": "target"}},
+	m := w.enroll(t, ironiclab.NodeSpec{InspectInterface: w.lab.InspectInterface, RootDevice: map[string]any{"serial": "target"}},
 		[]qemu.Disk{{Path: other, Serial: "other"}, {Path: target, Serial: "target"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()

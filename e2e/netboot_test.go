@@ -125,8 +125,13 @@ func checkIronicLine(t *testing.T, m *baremetal) {
 	line := kernelLine(t, m.bootConfig)
 	t.Logf("kernel line Ironic rendered: %s", line)
 	words := strings.Fields(line)
-	for _, want := range []string{"text", "nofb", "nomodeset", "vga=normal", "selinux=0", "troubleshoot=0",
-		fmt.Sprintf("ipa-api-url=http://%s:%d", qemu.GuestServiceIP, guestIronicPort)} {
+	wants := []string{"text", "nofb", "vga=normal", "selinux=0", "troubleshoot=0",
+		fmt.Sprintf("ipa-api-url=http://%s:%d", qemu.GuestServiceIP, guestIronicPort)}
+	// kernel_append_params' default lost nomodeset after 21.4.
+	if m.w.lab.Release == ironiclab.Ironic21 {
+		wants = append(wants, "nomodeset")
+	}
+	for _, want := range wants {
 		if !slices.Contains(words, want) {
 			t.Errorf("kernel line lacks %q", want)
 		}
@@ -147,7 +152,11 @@ var pxelinuxFiles = []string{"/usr/lib/PXELINUX/pxelinux.0", "/usr/lib/syslinux/
 // templates render, [pxe]kernel_append_params at its default and nothing of
 // the test's own. Deploys, cleaning and inspection go that way.
 func TestRealIronicNetBoot(t *testing.T) {
-	w := newWorld(t, ironiclab.Options{EraseZeroize: true, Inspector: true, NetBoot: &ironiclab.NetBoot{}})
+	forEachRelease(t, testRealIronicNetBoot)
+}
+
+func testRealIronicNetBoot(t *testing.T, rel ironiclab.Release) {
+	w := newWorld(t, ironiclab.Options{Release: rel, EraseZeroize: true, Inspector: true, NetBoot: &ironiclab.NetBoot{}})
 	img := qemu.DiskImage(64<<20, 1)
 	url, sum := w.publish(t, "disk.raw", img)
 
@@ -209,7 +218,7 @@ func TestRealIronicNetBoot(t *testing.T) {
 
 	t.Run("ipxe-inspect", func(t *testing.T) {
 		target := qemu.SparseDisk(t, 2<<30)
-		m := w.enroll(t, ironiclab.NodeSpec{InspectInterface: "inspector", RootDevice: map[string]any{"serial": "target"}},
+		m := w.enroll(t, ironiclab.NodeSpec{InspectInterface: w.lab.InspectInterface, RootDevice: map[string]any{"serial": "target"}},
 			[]qemu.Disk{{Path: target, Serial: "target"}})
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
@@ -217,7 +226,7 @@ func TestRealIronicNetBoot(t *testing.T) {
 			t.Fatal(err)
 		}
 		props := m.inspect(ctx)
-		if want := fmt.Sprintf("ipa-inspection-callback-url=http://%s:%d/v1/continue", qemu.GuestServiceIP, guestInspectorPort); !strings.Contains(kernelLine(t, m.bootConfig), want) {
+		if want := "ipa-inspection-callback-url=" + w.inspectionCallback(); !strings.Contains(kernelLine(t, m.bootConfig), want) {
 			t.Errorf("Ironic did not boot the node for inspection with %s:\n%s", want, m.bootConfig)
 		}
 		if f, _ := strconv.ParseFloat(fmt.Sprint(props["local_gb"]), 64); f != 1 {
@@ -247,7 +256,11 @@ func TestRealIronicNetBoot(t *testing.T) {
 // agent_continue_if_secure_erase_failed=false an NVMe disk is never
 // overwritten instead, so available means Format NVM succeeded.
 func TestRealIronicAutomatedClean(t *testing.T) {
-	w := newWorld(t, ironiclab.Options{DefaultCleaning: true, NetBoot: &ironiclab.NetBoot{}})
+	forEachRelease(t, testRealIronicAutomatedClean)
+}
+
+func testRealIronicAutomatedClean(t *testing.T, rel ironiclab.Release) {
+	w := newWorld(t, ironiclab.Options{Release: rel, DefaultCleaning: true, NetBoot: &ironiclab.NetBoot{}})
 	disk := qemu.SparseDisk(t, 512<<20)
 	f, err := os.OpenFile(disk, os.O_WRONLY, 0)
 	if err != nil {

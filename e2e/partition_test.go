@@ -23,9 +23,13 @@ import (
 // UUIDs get_partition_uuids gave it, runs the image's GRUB and adds the NVRAM
 // entry; the machine then boots the disk into the image's kernel.
 func TestRealIronicPartitionImage(t *testing.T) {
+	forEachRelease(t, testRealIronicPartitionImage)
+}
+
+func testRealIronicPartitionImage(t *testing.T, rel ironiclab.Release) {
 	qemu.NeedOVMF(t)
 	kernel := qemu.BzImage(t)
-	w := newWorld(t, ironiclab.Options{})
+	w := newWorld(t, ironiclab.Options{Release: rel})
 	img := qemu.NewGrubImage(t, kernel)
 	url, sum := w.publish(t, "root.qcow2", img.Data)
 	disks := []qemu.Disk{{Path: qemu.SparseDisk(t, 2<<30), Serial: "target"}}

@@ -18,7 +18,11 @@ import (
 // knobs in driver_info, and a deploy whose provision request adds an
 // inject_files deploy step (API 1.69's deploy_steps) after write_image.
 func TestRealIronicSteps(t *testing.T) {
-	w := newWorld(t, ironiclab.Options{})
+	forEachRelease(t, testRealIronicSteps)
+}
+
+func testRealIronicSteps(t *testing.T, rel ironiclab.Release) {
+	w := newWorld(t, ironiclab.Options{Release: rel})
 
 	t.Run("burnin", func(t *testing.T) {
 		const cpuSecs, memSecs = 4, 3

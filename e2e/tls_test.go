@@ -19,7 +19,11 @@ import (
 // agent advertises https with its auto-TLS certificate, which Ironic stores
 // and verifies the agent with (its SAN must be the advertised 127.0.0.1).
 func TestRealIronicRequireTLS(t *testing.T) {
-	w := newWorld(t, ironiclab.Options{RequireTLS: true})
+	forEachRelease(t, testRealIronicRequireTLS)
+}
+
+func testRealIronicRequireTLS(t *testing.T, rel ironiclab.Release) {
+	w := newWorld(t, ironiclab.Options{Release: rel, RequireTLS: true})
 	img := qemu.DiskImage(16<<20, 2)
 	url, sum := w.publish(t, "disk.raw", img)
 	target := qemu.SparseDisk(t, 1<<30)

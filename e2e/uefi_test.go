@@ -77,9 +77,13 @@ func (w *world) enrollUEFI(t *testing.T, kernel string, spec ironiclab.NodeSpec,
 // image's loader to the machine's NVRAM. The machine is then booted from
 // the deployed disk with that NVRAM and must start the entry.
 func TestRealIronicUEFI(t *testing.T) {
+	forEachRelease(t, testRealIronicUEFI)
+}
+
+func testRealIronicUEFI(t *testing.T, rel ironiclab.Release) {
 	qemu.NeedOVMF(t)
 	kernel := qemu.BzImage(t)
-	w := newWorld(t, ironiclab.Options{})
+	w := newWorld(t, ironiclab.Options{Release: rel})
 	img := uefiDiskImage(t, kernel)
 	url, sum := w.publish(t, "uefi.raw", img)
 	target := qemu.SparseDisk(t, 1<<30)
@@ -125,9 +129,13 @@ func firmwareBootLine(ctx context.Context, t *testing.T, vm *qemu.VM) string {
 // plain FAT partition to the firmware) and adds one NVRAM entry per
 // member. The machine then boots from the disks through such an entry.
 func TestRealIronicUEFISoftwareRAID(t *testing.T) {
+	forEachRelease(t, testRealIronicUEFISoftwareRAID)
+}
+
+func testRealIronicUEFISoftwareRAID(t *testing.T, rel ironiclab.Release) {
 	qemu.NeedOVMF(t)
 	kernel := qemu.BzImage(t)
-	w := newWorld(t, ironiclab.Options{})
+	w := newWorld(t, ironiclab.Options{Release: rel})
 	img := uefiDiskImage(t, kernel)
 	url, sum := w.publish(t, "uefi.raw", img)
 	a, b := qemu.SparseDisk(t, 2<<30), qemu.SparseDisk(t, 2<<30)

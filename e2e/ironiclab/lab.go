@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,14 +21,55 @@ import (
 	"time"
 )
 
-// Binary is Debian's all-in-one Ironic.
+// Binary is Debian's all-in-one Ironic (on the host for 21.4, in the
+// release's root for 35).
 const Binary = "/usr/bin/ironic"
 
 // APIVersion is what the lab's client asks for; 21.4 serves up to 1.82.
 const APIVersion = "1.78"
 
+// Release is the Ironic a lab runs.
+type Release string
+
+const (
+	// Ironic21 is Debian 12's Ironic 21.4, installed on the host.
+	Ironic21 Release = "ironic21"
+	// Ironic35 is Debian forky's Ironic 35.0.1, run chrooted in the root
+	// make deps-ironic35 builds (RootEnv names it).
+	Ironic35 Release = "ironic35"
+)
+
+// Releases are the Ironic releases every real-Ironic scenario runs against.
+var Releases = []Release{Ironic21, Ironic35}
+
+// RootEnv names the root file system holding Ironic 35; make test sets it.
+const RootEnv = "GOIPA_IRONIC35_ROOT"
+
+// Require skips the test when rel is not installed (a plain go test) and
+// fails it when make test named a root that is missing. It returns the
+// root Ironic runs in, "" for the host.
+func Require(t testing.TB, rel Release) string {
+	t.Helper()
+	if rel == Ironic35 {
+		root := os.Getenv(RootEnv)
+		if root == "" {
+			t.Skipf("%s unset: run make deps-ironic35 and set it to the root it prints, or run make test", RootEnv)
+		}
+		if _, err := os.Stat(filepath.Join(root, Binary)); err != nil {
+			t.Fatalf("Ironic 35 root %s: %v (make deps-ironic35 builds it)", root, err)
+		}
+		return root
+	}
+	if _, err := os.Stat(Binary); err != nil {
+		t.Skipf("real Ironic not installed (%s): run `make deps-ironic`", Binary)
+	}
+	return ""
+}
+
 // Options tune the Ironic configuration.
 type Options struct {
+	// Release is the Ironic to run (Ironic21 when empty).
+	Release Release
 	// ImageURL is [deploy]http_url, where images are served from.
 	ImageURL string
 	// RequireTLS sets [agent]require_tls.
@@ -37,8 +79,10 @@ type Options struct {
 	// EraseZeroize sets [deploy]shred_final_overwrite_with_zeros, so
 	// erase_devices zeroes the disks (no random passes either way).
 	EraseZeroize bool
-	// Inspector also runs ironic-inspector (InspectorBinary) and enables
-	// the inspector inspect interface; the test skips without it.
+	// Inspector enables in-band inspection: on 21.4 it also runs
+	// ironic-inspector (InspectorBinary) and enables the inspector
+	// inspect interface, and the test skips without it; 35 inspects by
+	// itself (the agent inspect interface, /v1/continue_inspection).
 	Inspector bool
 	// BIOSBootloaderInstall is [agent]enable_bios_bootloader_install, which
 	// Ironic sends at lookup (Debian's 21.4 defaults it to true; here it is
@@ -81,10 +125,15 @@ type NetBoot struct {
 
 // Lab is a running Ironic.
 type Lab struct {
-	URL string // http://127.0.0.1:PORT
-	Dir string
-	// InspectorURL is ironic-inspector's API when Options.Inspector is set.
+	URL     string // http://127.0.0.1:PORT
+	Dir     string
+	Release Release
+	// InspectorURL is ironic-inspector's API when Options.Inspector is set
+	// on 21.4.
 	InspectorURL string
+	// InspectInterface is the node inspect interface for in-band
+	// inspection: inspector on 21.4, agent on 35.
+	InspectInterface string
 	// HTTPRoot and TFTPRoot are Ironic's [deploy]http_root and
 	// [pxe]tftp_root, which the machines' boot servers serve.
 	HTTPRoot, TFTPRoot string
@@ -96,10 +145,12 @@ type Lab struct {
 // installed (make test installs it).
 func Start(t testing.TB, opts Options) *Lab {
 	t.Helper()
-	if _, err := os.Stat(Binary); err != nil {
-		t.Skipf("real Ironic not installed (%s): run `make deps-ironic`", Binary)
+	if opts.Release == "" {
+		opts.Release = Ironic21
 	}
-	if _, err := os.Stat(InspectorBinary); err != nil && opts.Inspector {
+	root := Require(t, opts.Release)
+	inspector := opts.Inspector && opts.Release == Ironic21
+	if _, err := os.Stat(InspectorBinary); err != nil && inspector {
 		t.Skipf("ironic-inspector not installed (%s): run `make deps-ironic`", InspectorBinary)
 	}
 	if opts.HeartbeatTimeout == 0 {
@@ -115,18 +166,27 @@ func Start(t testing.TB, opts Options) *Lab {
 		}
 	}
 	port, inspectorPort := freePort(t), 0
-	if opts.Inspector {
+	if inspector {
 		inspectorPort = freePort(t)
 	}
-	lab := &Lab{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Dir: dir, http: &http.Client{Timeout: 30 * time.Second}, t: t,
+	lab := &Lab{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Dir: dir, Release: opts.Release,
+		http: &http.Client{Timeout: 30 * time.Second}, t: t,
 		HTTPRoot: filepath.Join(dir, "httpboot"), TFTPRoot: filepath.Join(dir, "tftpboot")}
+	switch {
+	case inspector:
+		lab.InspectInterface = "inspector"
+	case opts.Inspector:
+		lab.InspectInterface = "agent"
+	}
 	var env []string
 	if nb := opts.NetBoot; nb != nil && nb.Proxy != "" {
 		env = []string{"http_proxy=" + nb.Proxy, "https_proxy=" + nb.Proxy, "no_proxy=127.0.0.1,localhost,::1"}
 	}
-	service{name: "ironic", conf: confTemplate, data: map[string]any{"Dir": dir, "Port": port, "Opts": opts, "InspectorPort": inspectorPort},
-		dbsync: []string{"/usr/bin/ironic-dbsync", "create_schema"}, binary: Binary, url: lab.URL, dumpLog: lab.dumpLog, env: env}.run(t, dir)
-	if opts.Inspector {
+	service{name: "ironic", conf: confTemplate, data: map[string]any{"Dir": dir, "Port": port, "Opts": opts,
+		"Inspector": inspector, "InspectorPort": inspectorPort, "Ironic35": opts.Release == Ironic35},
+		dbsync: []string{"/usr/bin/ironic-dbsync", "create_schema"}, binary: Binary, url: lab.URL, dumpLog: lab.dumpLog,
+		env: env, root: root}.run(t, dir)
+	if inspector {
 		lab.startInspector(t, inspectorPort)
 	}
 	return lab
@@ -164,7 +224,26 @@ func freePort(t testing.TB) int {
 
 // Do calls the Ironic API and decodes a JSON answer into out (if not nil).
 func (l *Lab) Do(ctx context.Context, method, path string, body, out any) error {
-	return l.do(ctx, l.URL, APIVersion, method, path, body, out)
+	err := l.do(ctx, l.URL, APIVersion, method, path, body, out)
+	if err == nil && l.Release == Ironic35 && method == "PATCH" && strings.HasPrefix(path, "/v1/nodes/") {
+		return l.clearParentNode(ctx)
+	}
+	return err
+}
+
+// clearParentNode works around Debian's 1:35.0.1-10, whose every node PATCH
+// makes the node its own parent_node, after which the next power off fails
+// with ChildNodeLocked; the API cannot unset it, so the database is fixed.
+func (l *Lab) clearParentNode(ctx context.Context) error {
+	const fix = `import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=30)
+db.execute("UPDATE nodes SET parent_node = NULL WHERE parent_node = uuid")
+db.commit()`
+	out, err := exec.CommandContext(ctx, "/usr/bin/python3", "-c", fix, filepath.Join(l.Dir, "db", "ironic.sqlite")).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("clearing parent_node: %v: %s", err, out)
+	}
+	return nil
 }
 
 func (l *Lab) do(ctx context.Context, base, version, method, path string, body, out any) error {
@@ -339,7 +418,7 @@ enabled_power_interfaces = fake
 enabled_management_interfaces = fake,noop
 enabled_network_interfaces = noop
 enabled_console_interfaces = no-console,fake
-enabled_inspect_interfaces = no-inspect,fake{{if .Opts.Inspector}},inspector{{end}}
+enabled_inspect_interfaces = no-inspect,fake{{if .Inspector}},inspector{{end}}{{if .Ironic35}},agent{{end}}
 enabled_raid_interfaces = no-raid,fake,agent
 enabled_rescue_interfaces = no-rescue,fake
 enabled_storage_interfaces = noop
@@ -369,7 +448,10 @@ check_provision_state_interval = 10
 periodic_max_workers = 2
 workers_pool_size = 50
 permitted_image_formats = raw,qcow2,iso
-
+{{if .Ironic35}}# 35 runs zstd -d on any file it caches that starts with zstd's magic; it
+# fails on goipa's ramdisk, a zstd archive followed by an uncompressed one.
+disable_zstandard_decompression = true
+{{end}}
 [deploy]
 http_url = {{if .Opts.NetBoot}}{{.Opts.NetBoot.HTTPURL}}{{else}}{{.Opts.ImageURL}}{{end}}
 http_root = {{.Dir}}/httpboot
@@ -410,12 +492,21 @@ tftp_master_path = {{.Dir}}/tftpboot/master_images
 {{end}}images_path = {{.Dir}}/images/pxe
 instance_master_path = {{.Dir}}/images/master
 
-{{if .Opts.Inspector}}[inspector]
+{{if .Inspector}}[inspector]
 auth_type = none
 endpoint_override = http://127.0.0.1:{{.InspectorPort}}
 {{if .Opts.NetBoot}}callback_endpoint_override = {{.Opts.NetBoot.InspectorURL}}
 {{end}}status_check_period = 2
 power_off = false
+
+{{end}}{{if .Ironic35}}[inspector]
+require_managed_boot = false
+power_off = false
+# What ironic-inspector's scheduler and root disk hooks set on 21.4.
+hooks = $default_hooks,memory,cpus,root-device
+
+[auto_discovery]
+enabled = false
 
 {{end}}[service_catalog]
 auth_type = none

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"text/template"
 	"time"
@@ -22,6 +23,18 @@ type service struct {
 	dumpLog func()
 	// env is added to the service's environment.
 	env []string
+	// root, when set, is the file system the service runs in (chroot).
+	root string
+}
+
+// command runs argv on the host, or in s.root with dir shown there.
+func (s service) command(dir string, argv ...string) (*exec.Cmd, error) {
+	if s.root == "" {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		return cmd, nil
+	}
+	return chrootCommand(s.root, dir, argv...)
 }
 
 // run renders the service's configuration into dir, prepares its
@@ -38,11 +51,18 @@ func (s service) run(t testing.TB, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(s.dbsync[0], append([]string{"--config-file", conf}, s.dbsync[1:]...)...).CombinedOutput(); err != nil {
+	dbsync, err := s.command(dir, append([]string{s.dbsync[0], "--config-file", conf}, s.dbsync[1:]...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := dbsync.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", s.dbsync[0], err, out)
 	}
-	cmd := exec.Command(s.binary, "--config-file", conf)
-	cmd.Env = append(append(os.Environ(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin"), s.env...)
+	cmd, err := s.command(dir, s.binary, "--config-file", conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Env = append(append(cmd.Environ(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin"), s.env...)
 	cmd.Dir = dir
 	logf, err := os.Create(filepath.Join(dir, "logs", s.name+".stdout"))
 	if err != nil {
@@ -53,7 +73,8 @@ func (s service) run(t testing.TB, dir string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
+		// The whole process group: a service may fork workers.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
 		logf.Close()
 		if t.Failed() {
