@@ -18,6 +18,20 @@ import (
 // the highest sum seen, in bytes. tmpfs paths may name mount points seen
 // through /proc/PID/root, where the tree's private mounts are.
 func Watch(pid int, tmpfs ...string) (stop func() int64) {
+	return Tree{Pid: pid, Tmpfs: tmpfs}.Watch()
+}
+
+// Tree is a process tree to watch.
+type Tree struct {
+	Pid   int
+	Tmpfs []string
+	// Skip names processes (by /proc/PID/comm) not to count: the bench's
+	// own stand-ins for a tool, which weigh more than the tool.
+	Skip string
+}
+
+// Watch is the package's Watch for the tree t.
+func (t Tree) Watch() (stop func() int64) {
 	var (
 		mu   sync.Mutex
 		peak int64
@@ -30,8 +44,8 @@ func Watch(pid int, tmpfs ...string) (stop func() int64) {
 		tick := time.NewTicker(5 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			n := treeRSS(pid)
-			for _, d := range tmpfs {
+			n := treeRSS(t.Pid, t.Skip)
+			for _, d := range t.Tmpfs {
 				n += used(d)
 			}
 			mu.Lock()
@@ -60,8 +74,8 @@ func used(dir string) int64 {
 	return int64(s.Blocks-s.Bfree) * s.Bsize
 }
 
-// treeRSS sums VmRSS over pid and its descendants.
-func treeRSS(pid int) int64 {
+// treeRSS sums VmRSS over pid and its descendants but those named skip.
+func treeRSS(pid int, skip string) int64 {
 	children := map[int][]int{}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -77,7 +91,9 @@ func treeRSS(pid int) int64 {
 	for todo := []int{pid}; len(todo) > 0; {
 		p := todo[len(todo)-1]
 		todo = append(todo[:len(todo)-1], children[p]...)
-		sum += rss(p)
+		if skip == "" || comm(p) != skip {
+			sum += rss(p)
+		}
 	}
 	return sum
 }
@@ -95,6 +111,11 @@ func ppid(pid int) int {
 	}
 	n, _ := strconv.Atoi(f[1])
 	return n
+}
+
+func comm(pid int) string {
+	b, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
+	return strings.TrimSpace(string(b))
 }
 
 func rss(pid int) int64 {
