@@ -67,7 +67,7 @@ bench: export GOIPA_INITRD_VM = $(abspath $(OUT))/goipa-vm.initramfs
 bench: export GOIPA_IRONIC35_ROOT = $(IRONIC35_ROOT)
 bench: deps-test deps-bench deps-qemu deps-ironic deps-ironic35 kernel $(OUT)/goipa.initramfs $(OUT)/goipa-vm.initramfs
 	@$(GO) test -count=1 -timeout 30m -v -run '^TestBootBench$$' ./qemu | grep '^BENCH'
-	@$(GO) test -count=1 -timeout 30m -v -run '^TestBench$$' ./image | grep '^BENCH'
+	@$(GO) test -count=1 -timeout 30m -v -run '^(TestBench|TestBenchFleet)$$' ./image | grep '^BENCH'
 	@$(GO) test -count=1 -v -run '^TestBenchInventory$$' ./hardware | grep '^BENCH'
 	@$(GO) test -count=1 -timeout 30m -v -run '^TestRealIronicBench$$' ./e2e | grep '^BENCH'
 

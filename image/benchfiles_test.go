@@ -109,9 +109,11 @@ func benchLoop(t *testing.T, backing string, size int64) string {
 	dev := looptest.Attach(t, backing, "--direct-io=on")
 	// The disk package refuses anything with holders or mounts; a fresh
 	// loop device has neither.
-	if _, err := disk.Open(dev, disk.Options{}); err != nil {
+	d, err := disk.Open(dev, disk.Options{})
+	if err != nil {
 		t.Fatal(err)
 	}
+	d.Close() // its open is exclusive
 	return dev
 }
 
