@@ -5,14 +5,19 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/goipa/goipa/tstest/looptest"
 )
@@ -51,6 +56,7 @@ func TestWriteImage(t *testing.T) {
 	}))
 	defer srv.Close()
 	a := Start(t, root, loop)
+	checkCaps(t, a.Pid)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	err = a.WriteImage(ctx, Node(loop), map[string]any{"id": "bench", "urls": []string{srv.URL + "/img"},
@@ -71,4 +77,25 @@ func TestWriteImage(t *testing.T) {
 	if _, err := f.ReadAt(got, 0); err != nil || !bytes.Equal(got[gpt:len(got)-gpt], img[gpt:len(img)-gpt]) {
 		t.Fatalf("the loop device does not hold the image (%v)", err)
 	}
+}
+
+// checkCaps: the agent may neither power off nor configure the network.
+func checkCaps(t *testing.T, pid int) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapBnd:"); ok {
+			bnd, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bnd&(1<<unix.CAP_SYS_BOOT|1<<unix.CAP_NET_ADMIN) != 0 {
+				t.Fatalf("IPA's bounding set %x holds CAP_SYS_BOOT or CAP_NET_ADMIN", bnd)
+			}
+			return
+		}
+	}
+	t.Fatal("no CapBnd in /proc/PID/status")
 }

@@ -55,4 +55,3 @@ func runLsblk(args []string) int {
 	}
 	return 0
 }
-

@@ -6,7 +6,8 @@
 // is a tmpfs (the shared root is never written), in a private mount
 // namespace where /dev holds one block device, the bench's loop device,
 // and /sys is read-only: IPA lists every disk in /sys/block but can open
-// none but that one.
+// none but that one. It shares the host's network (its API and Ironic's
+// are on 127.0.0.1) but may not configure it, nor power anything off.
 package ipa13
 
 import (
@@ -97,10 +98,32 @@ func enter(root, dir, loop string) error {
 	if err := lsblkFilter(merged); err != nil {
 		return err
 	}
+	// IPA powers off through sysrq when poweroff fails, as it does here.
+	if sysrq := at("/proc/sysrq-trigger"); exists(sysrq) {
+		if err := mount(at("/dev/null"), sysrq, "", unix.MS_BIND, ""); err != nil {
+			return err
+		}
+	}
 	if err := unix.Chroot(merged); err != nil {
 		return err
 	}
-	return os.Chdir("/")
+	if err := os.Chdir("/"); err != nil {
+		return err
+	}
+	return dropCaps()
+}
+
+// dropCaps takes from IPA and every program it starts what would reach
+// beyond the sandbox into the host it shares a network and a kernel with:
+// power off (reboot(2)), the network (lockdown sets every interface
+// down), kernel modules and the clock.
+func dropCaps() error {
+	for _, c := range []uintptr{unix.CAP_SYS_BOOT, unix.CAP_NET_ADMIN, unix.CAP_SYS_MODULE, unix.CAP_SYS_TIME} {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, c, 0, 0, 0); err != nil {
+			return fmt.Errorf("dropping capability %d: %w", c, err)
+		}
+	}
+	return nil
 }
 
 // makeDev mounts a /dev that holds the loop device and the character
@@ -138,4 +161,9 @@ func mount(src, dst, fstype string, flags uintptr, data string) error {
 		return fmt.Errorf("mount %s on %s: %w", src, dst, err)
 	}
 	return nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
