@@ -4,13 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/goipa/goipa/image/disk"
+	"github.com/goipa/goipa/tstest/benchimg"
 	"github.com/goipa/goipa/tstest/looptest"
 )
 
@@ -38,25 +37,24 @@ func (img *benchImage) peer() string {
 	return "curl | dd oflag=direct"
 }
 
-// benchImages makes the rows' images in dir. Each raw form holds a GPT:
-// IPA checks for a partition table after writing a whole-disk image.
+// benchImages makes the rows' images in dir, each raw form with a GPT.
 func benchImages(t *testing.T, dir string) []*benchImage {
 	t.Helper()
 	random := filepath.Join(dir, "random.raw")
-	benchRandomFile(t, random, 1<<30)
+	benchimg.Random(t, random, 1<<30)
 	sparse := filepath.Join(dir, "sparse.raw")
-	benchSparseFile(t, sparse, 4<<30, 512<<20)
+	benchimg.Sparse(t, sparse, 4<<30, 512<<20)
 	xzRaw := filepath.Join(dir, "xz.raw")
-	benchSparseFile(t, xzRaw, 1<<30, 512<<20)
+	benchimg.Sparse(t, xzRaw, 1<<30, 512<<20)
 	for _, f := range []string{random, sparse, xzRaw} {
-		benchRun(t, "sgdisk", "-n", "1:2048:0", f)
+		benchimg.GPT(t, f)
 	}
 	qcow := filepath.Join(dir, "img.qcow2")
-	benchRun(t, "qemu-img", "convert", "-f", "raw", "-O", "qcow2", sparse, qcow)
+	benchimg.QCOW2(t, sparse, qcow, false)
 	qcowC := filepath.Join(dir, "imgc.qcow2")
-	benchRun(t, "qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-c", sparse, qcowC)
+	benchimg.QCOW2(t, sparse, qcowC, true)
 	// xz -T2: the multi-block file users make.
-	benchRun(t, "xz", "-T2", "-6", "-k", "-f", xzRaw)
+	benchimg.Run(t, "xz", "-T2", "-6", "-k", "-f", xzRaw)
 	imgs := []*benchImage{
 		{name: "raw 1 GiB random", key: "random", file: random, raw: random, format: "raw", ipa: true},
 		{name: "raw 4 GiB virtual / 512 MiB data", key: "sparse", file: sparse, raw: sparse, format: "raw", sparse: true, ipa: true},
@@ -73,13 +71,6 @@ func benchImages(t *testing.T, dir string) []*benchImage {
 		img.size = st.Size()
 	}
 	return imgs
-}
-
-func benchRun(t *testing.T, name string, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v %s", name, err, out)
-	}
 }
 
 // fileSHA256 is the hex SHA-256 of the file at path, the checksum Ironic
@@ -115,47 +106,4 @@ func benchLoop(t *testing.T, backing string, size int64) string {
 	}
 	d.Close() // its open is exclusive
 	return dev
-}
-
-func benchRandomFile(t *testing.T, path string, size int64) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r := rand.NewChaCha8([32]byte{1})
-	buf := make([]byte, 4<<20)
-	for n := int64(0); n < size; n += int64(len(buf)) {
-		r.Read(buf)
-		if _, err := f.Write(buf); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// benchSparseFile writes data bytes in 1 MiB pieces spread over a sparse
-// file of the given size. Each 4 KiB block is half random, half zeros: the
-// data compresses about 2:1, like an OS image, so `-c` images hold real
-// compressed clusters (random data would be stored uncompressed).
-func benchSparseFile(t *testing.T, path string, size, data int64) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	f.Truncate(size)
-	r := rand.NewChaCha8([32]byte{2})
-	buf := make([]byte, 1<<20)
-	step := size / (data / int64(len(buf)))
-	for off := int64(0); off+int64(len(buf)) <= size; off += step {
-		r.Read(buf)
-		for b := 0; b < len(buf); b += 4096 {
-			clear(buf[b+2048 : b+4096])
-		}
-		if _, err := f.WriteAt(buf, off); err != nil {
-			t.Fatal(err)
-		}
-	}
 }

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/goipa/goipa/tstest/benchimg"
 )
 
 // fleetSize is how many agents deploy at once in TestBenchFleet.
@@ -37,7 +39,7 @@ func TestBenchFleet(t *testing.T) {
 	}
 	dir := t.TempDir()
 	file := filepath.Join(dir, "random.raw")
-	benchRandomFile(t, file, 1<<30)
+	benchimg.Random(t, file, 1<<30)
 	img := &benchImage{file: file, format: "raw", sum: fileSHA256(t, file), size: 1 << 30}
 	srv := newBenchServer(file)
 	defer srv.Close()

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +25,7 @@ type Agent struct {
 	token string
 	log   string
 	done  chan error
+	stop  sync.Once
 }
 
 // Start runs IPA in root's sandbox with loop as its only disk and waits for
@@ -65,21 +67,21 @@ func Start(t testing.TB, root, loop string, extra ...string) *Agent {
 	a.Pid = cmd.Process.Pid
 	go func() { a.done <- cmd.Wait() }()
 	t.Cleanup(func() {
-		// IPA's process group: the agent and any qemu-img it started.
-		syscall.Kill(-a.Pid, syscall.SIGKILL)
-		<-a.done
+		a.Stop()
 		if t.Failed() {
 			a.dumpLog(t)
 		}
 	})
 	for deadline := time.Now().Add(2 * time.Minute); ; {
-		if r, err := http.Get(a.URL + "/"); err == nil {
-			r.Body.Close()
+		// With an Ironic API, IPA serves https (auto-TLS): a connection
+		// tells either way that the API listens.
+		if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
+			c.Close()
 			return a
 		}
 		select {
 		case err := <-a.done:
-			a.done <- err
+			a.done <- err // for Stop
 			a.dumpLog(t)
 			t.Fatalf("IPA exited: %v", err)
 		case <-time.After(50 * time.Millisecond):
@@ -172,4 +174,12 @@ func (a *Agent) call(ctx context.Context, method, path string, body []byte, out 
 func Node(loop string) map[string]any {
 	return map[string]any{"uuid": "00000000-0000-4000-8000-000000000b0c", "properties": map[string]any{
 		"root_device": map[string]any{"name": loop}}, "instance_info": map[string]any{}, "driver_internal_info": map[string]any{}}
+}
+
+// Stop ends the agent (its whole process group: qemu-img too) and waits.
+func (a *Agent) Stop() {
+	a.stop.Do(func() {
+		syscall.Kill(-a.Pid, syscall.SIGKILL)
+		<-a.done
+	})
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/goipa/goipa/tstest/benchimg"
 	"github.com/goipa/goipa/tstest/looptest"
 )
 
@@ -43,9 +43,7 @@ func TestWriteImage(t *testing.T) {
 	if err := os.WriteFile(file, img, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("sgdisk", "-n", "1:2048:0", file).CombinedOutput(); err != nil {
-		t.Fatalf("sgdisk: %v %s", err, out)
-	}
+	benchimg.GPT(t, file)
 	img, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
