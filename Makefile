@@ -65,9 +65,9 @@ bench: export GOIPA_KERNEL = $(abspath $(OUT))/goipa.vmlinux
 bench: export GOIPA_INITRD = $(abspath $(OUT))/goipa.initramfs
 bench: export GOIPA_INITRD_VM = $(abspath $(OUT))/goipa-vm.initramfs
 bench: export GOIPA_IRONIC35_ROOT = $(IRONIC35_ROOT)
-bench: deps-test deps-bench deps-qemu deps-ironic deps-ironic35 kernel $(OUT)/goipa.initramfs $(OUT)/goipa-vm.initramfs
+bench: deps-test deps-bench deps-qemu deps-ironic35 kernel $(OUT)/goipa.initramfs $(OUT)/goipa-vm.initramfs
 	@$(GO) test -count=1 -timeout 30m -v -run '^TestBootBench$$' ./qemu | grep '^BENCH'
-	@$(GO) test -count=1 -timeout 30m -v -run '^(TestBench|TestBenchFleet)$$' ./image | grep '^BENCH'
+	@$(GO) test -count=1 -timeout 60m -v -run '^(TestBench|TestBenchFleet)$$' ./image | grep '^BENCH'
 	@$(GO) test -count=1 -v -run '^TestBenchInventory$$' ./hardware | grep '^BENCH'
 	@$(GO) test -count=1 -timeout 30m -v -run '^TestRealIronicBench$$' ./e2e | grep '^BENCH'
 
