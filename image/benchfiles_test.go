@@ -30,7 +30,7 @@ type benchImage struct {
 func (img *benchImage) peer() string {
 	switch {
 	case img.format == "qcow2":
-		return "qemu-img convert (curl driver)"
+		return "qemu-img convert -t none (curl driver)"
 	case img.xz:
 		return "curl | xz -dc | dd"
 	}
