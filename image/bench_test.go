@@ -80,16 +80,15 @@ func benchRow(t *testing.T, img *benchImage, loop string, ipa *ipa13.Agent) {
 	hangs := 0 // the peer's runs killed after peerLimit, run again
 	peerCmd := peerCmds(img, url, loop)
 	for i := range benchRounds {
-		for {
+		// A hung peer gets one more try per round.
+		for range 2 {
 			prep()
 			r, hung := runPipeline(t, peerCmd)
 			if !hung {
 				peer = better(peer, r)
 				break
 			}
-			if hangs++; hangs == benchRounds {
-				t.Fatalf("%s hung %d times", img.peer(), hangs)
-			}
+			hangs++
 		}
 		if ipa != nil && img.ipa {
 			prep()
@@ -108,6 +107,9 @@ func benchRow(t *testing.T, img *benchImage, loop string, ipa *ipa13.Agent) {
 		ipaCol = fmt.Sprintf("IPA 13 %.2f s (peak %d MiB) goipa÷IPA %.2f", agent.Seconds, mib(agent.Peak), g.Seconds/agent.Seconds)
 	}
 	peerCol := fmt.Sprintf("%s %.2f s (peak %d MiB) goipa÷peer %.2f", img.peer(), peer.Seconds, mib(peer.Peak), g.Seconds/peer.Seconds)
+	if peer.Seconds == math.Inf(1) {
+		peerCol = img.peer() + " never finished"
+	}
 	if hangs > 0 {
 		peerCol += fmt.Sprintf(" (hung %d times: killed after %v, run again)", hangs, peerLimit)
 	}
