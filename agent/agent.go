@@ -71,6 +71,10 @@ type Agent struct {
 	// DisksReady, if set, blocks until storage drivers are loaded (the
 	// ramdisk loads them in the background).
 	DisksReady func(ctx context.Context) error
+	// Disks, if set, lists the disks in place of SysfsRoot's block tree: an
+	// agent tested as a host process deploys to a loop device, which the
+	// inventory leaves out.
+	Disks func(ctx context.Context) ([]hardware.BlockDevice, error)
 	// ModulesReady, if set, blocks until the ramdisk's modules are loaded
 	// (md, for the logs' mdadm reports), without waiting for disks.
 	ModulesReady func(ctx context.Context) error
@@ -513,6 +517,9 @@ func (a *Agent) blockDevices(ctx context.Context) ([]hardware.BlockDevice, error
 		if err := a.DisksReady(ctx); err != nil {
 			return nil, err
 		}
+	}
+	if a.Disks != nil {
+		return a.Disks(ctx)
 	}
 	return hardware.ListBlockDevices(hardware.BlockOptions{Root: hardware.Root{Sys: a.SysfsRoot}})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/goipa/goipa/agent/logs"
 	"github.com/goipa/goipa/agent/machine"
 	"github.com/goipa/goipa/e2e/ironiclab"
+	"github.com/goipa/goipa/hardware"
 	"github.com/goipa/goipa/tstest/fakesys"
 )
 
@@ -29,8 +30,10 @@ func freePort(t *testing.T) int {
 }
 
 // startHostAgent runs goipa in-process as `goipa --api-url … --listen-host
-// 127.0.0.1 --advertise-host 127.0.0.1` would, with a fake NIC.
-func startHostAgent(t *testing.T, ctx context.Context, apiURL, mac string, extra ...string) (port int, ring *logs.Ring) {
+// 127.0.0.1 --advertise-host 127.0.0.1` would, with a fake NIC and, when
+// disks is set, the disks it lists (agent.Agent.Disks).
+func startHostAgent(t *testing.T, ctx context.Context, apiURL, mac string,
+	disks func(context.Context) ([]hardware.BlockDevice, error), extra ...string) (port int, ring *logs.Ring) {
 	t.Helper()
 	port = freePort(t)
 	cmdline := filepath.Join(t.TempDir(), "cmdline")
@@ -47,7 +50,7 @@ func startHostAgent(t *testing.T, ctx context.Context, apiURL, mac string, extra
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	a := &agent.Agent{Config: cfg, Log: log, Ring: ring, SysfsRoot: fakesys.NIC(t, "goipa-test0", mac),
-		Machine: machine.Host{Log: log, Exit: cancel}, Lockdown: cancel}
+		Machine: machine.Host{Log: log, Exit: cancel}, Lockdown: cancel, Disks: disks}
 	go func() { done <- a.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
@@ -85,7 +88,7 @@ func testRealIronicRecordsAgent(t *testing.T, rel ironiclab.Release) {
 	if err := lab.Provision(ctx, node.UUID, map[string]any{"target": "active"}, "wait call-back"); err != nil {
 		t.Fatal(err)
 	}
-	port, ring := startHostAgent(t, ctx, lab.URL, mac)
+	port, ring := startHostAgent(t, ctx, lab.URL, mac, nil)
 
 	// The conductor calling deploy.get_deploy_steps over https proves it
 	// recorded the callback URL and trusts the certificate the heartbeat

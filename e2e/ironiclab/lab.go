@@ -101,6 +101,11 @@ type Options struct {
 	// agent's priorities (10 and 99), one random pass and a zero pass.
 	// Otherwise the lab cleans only when asked (EraseZeroize applies).
 	DefaultCleaning bool
+	// NoPowerOffWait has Ironic power a deployed node off hard right after
+	// asking the agent to (post_deploy_get_power_state_retries = 0): fake
+	// power never reads "power off", so otherwise every deploy waits the
+	// retries out (4 s) before active, whatever the agent.
+	NoPowerOffWait bool
 	// NetBoot, when set, has Ironic boot ramdisks itself through its ipxe
 	// and pxe boot interfaces, as on a rack: it renders boot.ipxe, the
 	// node's iPXE or PXELINUX configuration and the kernel line into
@@ -480,7 +485,7 @@ stream_raw_images = true
 deploy_logs_collect = on_failure
 deploy_logs_storage_backend = local
 deploy_logs_local_path = {{.Dir}}/deploy-logs
-post_deploy_get_power_state_retries = 2
+post_deploy_get_power_state_retries = {{if .Opts.NoPowerOffWait}}0{{else}}2{{end}}
 post_deploy_get_power_state_retry_interval = 2
 command_timeout = 60
 require_tls = {{.Opts.RequireTLS}}
