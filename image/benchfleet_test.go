@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goipa/goipa/image/download"
 	"github.com/goipa/goipa/tstest/benchimg"
 )
 
@@ -23,10 +24,10 @@ const fleetSize = 8
 // in its own network namespace with its own loop device, deploy the same
 // raw image from one server on the host at once. It prints each node's
 // time, the aggregate throughput and the bytes the server sent, beside what
-// one client alone gets from the same server, once with goipa's parallel
-// Range segments (the default) and once with one connection per node, so
-// the segments are seen not to slow a fleet down. It needs root and
-// GOIPA_BENCH=1.
+// one client alone gets from the same server: with goipa's default (on
+// this short path, one connection per node), with one connection forced,
+// and with DefaultStreams parallel Range segments forced, so the default is
+// seen not to slow a fleet down. It needs root and GOIPA_BENCH=1.
 func TestBenchFleet(t *testing.T) {
 	if os.Getenv("GOIPA_BENCH") == "" {
 		t.Skip("set GOIPA_BENCH=1 (make bench)")
@@ -48,22 +49,23 @@ func TestBenchFleet(t *testing.T) {
 		n := newBenchNode(t, i)
 		nodes[i] = fleetNode{ns: n.ns, url: srv.url(t, n.hostIP), loop: benchLoop(t, filepath.Join(dir, fmt.Sprintf("node%d", i)), 2<<30)}
 	}
-	for _, streams := range []string{"", "1"} {
-		label := "parallel Range segments (default streams)"
-		if streams == "1" {
-			label = "one connection per node"
-		}
+	for _, mode := range []struct{ streams, label string }{
+		{"", "default (connections by RTT)"},
+		{"1", "one connection per node"},
+		{fmt.Sprint(download.DefaultStreams), fmt.Sprintf("%d parallel Range segments per node", download.DefaultStreams)},
+	} {
+		streams, label := mode.streams, mode.label
 		// Alone: node 0 by itself, through the same veth and server.
 		alone, fleet := math.Inf(1), math.Inf(1)
 		var per []float64
-		var sent int64
+		var sent, reqs int64
 		for range benchRounds {
 			sec, _ := fleetRun(t, img, nodes[:1], streams)
 			alone = min(alone, sec)
-			before := srv.sent.Load()
+			before, beforeReqs := srv.sent.Load(), srv.reqs.Load()
 			sec, times := fleetRun(t, img, nodes, streams)
 			if sec < fleet {
-				fleet, per, sent = sec, times, srv.sent.Load()-before
+				fleet, per, sent, reqs = sec, times, srv.sent.Load()-before, srv.reqs.Load()-beforeReqs
 			}
 		}
 		one := float64(img.size) / 1e6 / alone
@@ -72,8 +74,8 @@ func TestBenchFleet(t *testing.T) {
 		for _, s := range per {
 			ts = append(ts, fmt.Sprintf("%.1f", s))
 		}
-		fmt.Printf("BENCH fleet of %d, %s: %.2f s for all, per node %s s | aggregate %.0f MB/s, one client alone %.0f MB/s (%.2f s), aggregate ÷ alone %.2f | server sent %d MiB (%.2f × the images)\n",
-			fleetSize, label, fleet, strings.Join(ts, " "), agg, one, alone, agg/one, sent>>20, float64(sent)/float64(img.size*fleetSize))
+		fmt.Printf("BENCH fleet of %d, %s: %.2f s for all, per node %s s | aggregate %.0f MB/s, one client alone %.0f MB/s (%.2f s), aggregate ÷ alone %.2f | server sent %d MiB (%.2f × the images) in %d requests\n",
+			fleetSize, label, fleet, strings.Join(ts, " "), agg, one, alone, agg/one, sent>>20, float64(sent)/float64(img.size*fleetSize), reqs)
 	}
 }
 

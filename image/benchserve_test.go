@@ -12,10 +12,11 @@ import (
 
 // benchServer serves one image file to every contender, from the test
 // process (its CPU is no agent's), each request with its own file and
-// sendfile, and counts the bytes it sent.
+// sendfile, and counts the requests and bytes it sent.
 type benchServer struct {
 	file string
 	sent atomic.Int64
+	reqs atomic.Int64
 	srv  http.Server
 }
 
@@ -39,6 +40,7 @@ func (s *benchServer) url(t *testing.T, ip string) string {
 func (s *benchServer) Close() { s.srv.Close() }
 
 func (s *benchServer) serve(w http.ResponseWriter, r *http.Request) {
+	s.reqs.Add(1)
 	f, err := os.Open(s.file)
 	if err != nil {
 		http.Error(w, err.Error(), 500)

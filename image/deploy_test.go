@@ -233,8 +233,10 @@ func TestResumeAfterDrop(t *testing.T) {
 		ranges  []string // sorted
 	}{
 		{"one stream", 1, []string{"bytes=3145735-"}},
+		// On a LAN, the default is one stream.
+		{"default, short path", 0, []string{"bytes=3145735-"}},
 		// The first answer serves segment 0 and is resumed to its end.
-		{"parallel", 0, []string{"bytes=3145735-4194303", "bytes=4194304-8388607"}},
+		{"parallel", download.DefaultStreams, []string{"bytes=3145735-4194303", "bytes=4194304-8388607"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			img := pattern(8 << 20)
@@ -285,7 +287,9 @@ func TestParallelDownloadFaults(t *testing.T) {
 			s := serve(t, img)
 			tc.setup(s)
 			dev := target(t, 32<<20)
-			_, err := newDeployer().Write(context.Background(), info(s, "raw"), dev, "")
+			d := newDeployer()
+			d.Download.Streams = download.DefaultStreams
+			_, err := d.Write(context.Background(), info(s, "raw"), dev, "")
 			if tc.errType != "" {
 				if errType(err) != tc.errType {
 					t.Fatalf("err = %v (%s), want %s", err, errType(err), tc.errType)
@@ -442,30 +446,39 @@ func TestWriteQCOW2(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body, wantB := qcow2Pair(t, qcow2Of(t, raw, tc.args...))
-			s := serve(t, body)
-			dev := target(t, 64<<20)
-			// Garbage on the "disk" first: zeros must really be written or skipped safely.
-			if err := os.WriteFile(dev, bytes.Repeat([]byte{0xAA}, 64<<20), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			res, err := newDeployer().Write(context.Background(), info(s, "qcow2"), dev, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := readBack(t, dev, len(wantB)); !bytes.Equal(got, wantB) {
-				t.Fatal("disk differs from qemu-img's conversion")
-			}
-			// One pass over the file: the first GET and a Range request
-			// for each further segment, nothing fetched twice.
-			segs := (int64(len(body)) + qcow2Segment - 1) / qcow2Segment
-			var ranges []string
-			for k := int64(1); k < segs; k++ {
-				ranges = append(ranges, fmt.Sprintf("bytes=%d-%d", k*qcow2Segment, min((k+1)*qcow2Segment, int64(len(body)))-1))
-			}
-			slices.Sort(s.starts)
-			slices.Sort(ranges)
-			if res.Format != QCOW2 || s.gets.Load() != segs || !slices.Equal(s.starts, ranges) {
-				t.Errorf("format %s, %d GETs with Range %q: want one pass, %q", res.Format, s.gets.Load(), s.starts, ranges)
+			// One connection (the default on a LAN) and segments over several.
+			for _, streams := range []int{0, download.DefaultStreams} {
+				s := serve(t, body)
+				dev := target(t, 64<<20)
+				// Garbage on the "disk" first: zeros must really be written or skipped safely.
+				if err := os.WriteFile(dev, bytes.Repeat([]byte{0xAA}, 64<<20), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				d := newDeployer()
+				d.Download.Streams = streams
+				res, err := d.Write(context.Background(), info(s, "qcow2"), dev, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := readBack(t, dev, len(wantB)); !bytes.Equal(got, wantB) {
+					t.Fatalf("%d streams: disk differs from qemu-img's conversion", streams)
+				}
+				// One pass over the file: the first GET and, over several
+				// connections, a Range request for each further segment;
+				// nothing fetched twice.
+				segs := int64(1)
+				var ranges []string
+				if streams > 1 {
+					segs = (int64(len(body)) + qcow2Segment - 1) / qcow2Segment
+					for k := int64(1); k < segs; k++ {
+						ranges = append(ranges, fmt.Sprintf("bytes=%d-%d", k*qcow2Segment, min((k+1)*qcow2Segment, int64(len(body)))-1))
+					}
+				}
+				slices.Sort(s.starts)
+				slices.Sort(ranges)
+				if res.Format != QCOW2 || s.gets.Load() != segs || !slices.Equal(s.starts, ranges) {
+					t.Errorf("%d streams: format %s, %d GETs with Range %q: want one pass, %q", streams, res.Format, s.gets.Load(), s.starts, ranges)
+				}
 			}
 		})
 	}

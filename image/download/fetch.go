@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
@@ -87,9 +89,13 @@ func (e *statusError) Unwrap() error {
 
 // get sends one GET of u with optional Range and If-Range headers and
 // returns a 200 or 206 response whose body fails with ErrStalled when no
-// byte arrives for ConnectTimeout.
-func (f *fetcher) get(u, rng, ifRange string) (*http.Response, error) {
+// byte arrives for ConnectTimeout. gotConn, if not nil, sees the connection
+// the request goes out on.
+func (f *fetcher) get(u, rng, ifRange string, gotConn func(net.Conn)) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(f.ctx)
+	if gotConn != nil {
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { gotConn(i.Conn) }})
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		cancel(nil)

@@ -60,10 +60,12 @@ type Options struct {
 	// of at least two segments whose server announces byte ranges and a
 	// validator: the first answer serves the first segment, Range requests
 	// the others, and Read still returns the bytes in order. Zero means
-	// DefaultStreams; 1 means one connection.
+	// DefaultStreams on a path whose round-trip time is LongPathRTT or
+	// more, else one; 1 means one connection.
 	Streams int
-	// SegmentSize is the size of the pieces a parallel Stream fetches;
-	// Streams+4 of them are buffered. Zero means DefaultSegmentSize.
+	// SegmentSize is the size of the pieces a Stream fetches ahead of its
+	// reader; connections+4 of them are buffered. Zero means
+	// DefaultSegmentSize.
 	SegmentSize int64
 }
 
@@ -117,9 +119,6 @@ func (o Options) normalize() (Options, error) {
 	}
 	if o.Clock == nil {
 		o.Clock = realClock{}
-	}
-	if o.Streams == 0 {
-		o.Streams = DefaultStreams
 	}
 	if o.SegmentSize == 0 {
 		o.SegmentSize = DefaultSegmentSize

@@ -65,7 +65,7 @@ func NewReaderAt(ctx context.Context, opts Options) (*ReaderAt, error) {
 }
 
 func (r *ReaderAt) probe(u string) error {
-	resp, err := r.f.get(u, fmt.Sprintf("bytes=0-%d", readAheadMin-1), "")
+	resp, err := r.f.get(u, fmt.Sprintf("bytes=0-%d", readAheadMin-1), "", nil)
 	if err != nil {
 		return err
 	}

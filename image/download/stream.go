@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -20,11 +21,12 @@ import (
 type Stream struct {
 	f         *fetcher
 	r         retrier
-	size      int64  // Content-Length of the first answer, -1 if unknown
-	validator string // ETag or Last-Modified of the first answer
-	ranges    bool   // the server did not announce Accept-Ranges: none
-	announced bool   // the server announced Accept-Ranges: bytes
-	opened    bool   // size is set
+	size      int64         // Content-Length of the first answer, -1 if unknown
+	rtt       time.Duration // round-trip time of the first answer's connection, 0 if unknown
+	validator string        // ETag or Last-Modified of the first answer
+	ranges    bool          // the server did not announce Accept-Ranges: none
+	announced bool          // the server announced Accept-Ranges: bytes
+	opened    bool          // size is set
 	started   time.Time
 
 	h       hash.Hash // fed every byte delivered, see Hash
@@ -76,7 +78,7 @@ func (s *Stream) try() error {
 	u := s.r.url()
 	off := s.off.Load()
 	if off == 0 {
-		resp, err := s.f.get(u, "", "")
+		resp, err := s.f.get(u, "", "", func(c net.Conn) { s.rtt = pathRTT(c) })
 		if err != nil {
 			return err
 		}
@@ -100,7 +102,7 @@ func (s *Stream) try() error {
 	if !s.ranges {
 		return fmt.Errorf("%w: %s does not serve ranges (Accept-Ranges: none)", ErrRestart, redactString(u))
 	}
-	resp, err := s.f.get(u, fmt.Sprintf("bytes=%d-", off), s.validator)
+	resp, err := s.f.get(u, fmt.Sprintf("bytes=%d-", off), s.validator, nil)
 	var se *statusError
 	if errors.As(err, &se) && se.code == http.StatusRequestedRangeNotSatisfiable {
 		return fmt.Errorf("%w: %w", ErrRestart, err)
@@ -357,14 +359,14 @@ func (s *Stream) WriteTo(w io.Writer) (int64, error) {
 }
 
 // segment returns the next bytes of the parallel fetch, starting it on
-// first use, or nil when the Stream reads from one connection (or has
-// ended: s.err is then set).
+// first use, or nil when the Stream reads from one connection without it
+// (or has ended: s.err is then set).
 func (s *Stream) segment() []byte {
 	if !s.parDone {
 		s.parDone = true
-		o := s.f.o
-		if o.Streams > 1 && s.size >= 2*o.SegmentSize && s.announced && s.validator != "" && s.body != nil && s.off.Load() == 0 {
-			s.par = newParallel(s, s.body)
+		if s.size >= 0 && s.body != nil && s.off.Load() == 0 {
+			lanes := s.lanes()
+			s.par = newParallel(s, s.body, lanes)
 			s.body = nil
 		}
 	}
@@ -383,12 +385,37 @@ func (s *Stream) segment() []byte {
 		s.err = io.EOF
 		return nil
 	}
-	s.f.o.Logger.Warn("parallel image download stopped, continuing with one connection",
-		"url", redactString(s.r.url()), "offset", off, "error", err)
+	if p.lanes == 1 {
+		s.f.o.Logger.Warn("image download interrupted", "url", redactString(s.r.url()), "offset", off, "size", s.size, "error", err)
+	} else {
+		s.f.o.Logger.Warn("parallel image download stopped, continuing with one connection",
+			"url", redactString(s.r.url()), "offset", off, "error", err)
+	}
 	if first != nil {
 		s.setBody(first)
 	}
 	return nil
+}
+
+// lanes is how many connections the fetch uses: Options.Streams, or with
+// none set, one on a short path and DefaultStreams on a long one, where a
+// single TCP connection's window holds it back. Several connections need
+// an image of at least two segments whose server announces byte ranges and
+// a validator.
+func (s *Stream) lanes() int {
+	o := s.f.o
+	n := o.Streams
+	if n == 0 {
+		n = 1
+		if s.rtt >= LongPathRTT {
+			n = DefaultStreams
+		}
+	}
+	if n > 1 && !(s.size >= 2*o.SegmentSize && s.announced && s.validator != "") {
+		n = 1
+	}
+	o.Logger.Info("image download", "url", redactString(s.r.url()), "size", s.size, "connections", n, "rtt", s.rtt)
+	return n
 }
 
 func (s *Stream) delivered(n int) {
