@@ -102,10 +102,12 @@ func (d *Disk) Writer(ctx context.Context, opts WriterOptions) (*Writer, error) 
 	}
 	// The caller fills one buffer while up to inflight others are written:
 	// several O_DIRECT writes in flight keep the device's queue busy, as
-	// qemu-img -W does. Buffers are touched only as far as they are
-	// filled, so a sparse image's short blocks cost little memory.
+	// qemu-img -W does. A nil entry is a buffer not allocated yet: a
+	// caller that hands its own buffers over (WriteBlock) never needs
+	// them, and heap the agent does not use leaves the garbage collector
+	// room under its memory limit.
 	for range inflight + 1 {
-		w.free <- directio.Buffer(bs)
+		w.free <- nil
 	}
 	var wg sync.WaitGroup
 	for range inflight {
@@ -130,7 +132,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 	total := 0
 	for len(p) > 0 {
 		if w.cur == nil {
-			w.cur = <-w.free
+			w.cur = w.buffer()
 		}
 		k := copy(w.cur[w.n:], p)
 		w.n += k
@@ -245,7 +247,7 @@ func (w *Writer) zeroTo(off int64) error {
 			continue
 		}
 		if w.cur == nil {
-			w.cur = <-w.free
+			w.cur = w.buffer()
 		}
 		k := int(min(gap, int64(w.bs-w.n)))
 		clear(w.cur[w.n : w.n+k])
@@ -257,6 +259,14 @@ func (w *Writer) zeroTo(off int64) error {
 		}
 	}
 	return nil
+}
+
+// buffer returns a free block buffer, allocated on first use.
+func (w *Writer) buffer() []byte {
+	if b := <-w.free; b != nil {
+		return b
+	}
+	return directio.Buffer(w.bs)
 }
 
 func (w *Writer) submit(tail bool) error {
