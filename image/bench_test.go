@@ -203,7 +203,6 @@ func TestBenchChild(t *testing.T) {
 		defer trace.Stop()
 	}
 	debug.SetMemoryLimit(MemoryLimit) // as cmd/goipa
-	debug.SetGCPercent(GCPercent)
 	d := &Deployer{Log: log, Download: download.Options{Retries: 2}, PermittedFormats: []string{"raw", "qcow2"}}
 	if n := os.Getenv("GOIPA_BENCH_STREAMS"); n != "" {
 		d.Download.Streams, _ = strconv.Atoi(n)

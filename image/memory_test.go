@@ -108,7 +108,6 @@ func TestDeployMemoryChild(t *testing.T) {
 		t.Skip("run by TestDeployMemory")
 	}
 	debug.SetMemoryLimit(MemoryLimit) // as cmd/goipa
-	debug.SetGCPercent(GCPercent)
 	d := &Deployer{Log: quietLog(), Download: download.Options{Retries: 1, RetryInterval: 10 * time.Millisecond},
 		PermittedFormats: []string{"raw", "qcow2"}, Disk: disk.Options{AllowFile: true}}
 	in := &Info{ID: "mem", URLs: []string{os.Getenv("GOIPA_MEM_URL")}, DiskFormat: os.Getenv("GOIPA_MEM_FORMAT"),

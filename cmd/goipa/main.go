@@ -36,9 +36,6 @@ func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(image.MemoryLimit)
 	}
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(image.GCPercent)
-	}
 	if ramdisk.IsInit() {
 		// As the ramdisk's /init, goipa mounts what u-root's init would
 		// have, before reading the kernel command line from /proc.
