@@ -42,8 +42,11 @@ const (
 	paramBootMethod = "boot_method"
 	bootVMedia      = "vmedia"
 	// vmediaWait bounds the search for the ISO: the BMC's virtual CD (SATA
-	// or USB) enumerates after its controller's driver loads.
-	vmediaWait = 15 * time.Second
+	// or USB) enumerates after its controller's driver loads. 15 s was
+	// too short under TCG on a loaded host (the CD never showed in a CI
+	// run while the USB floppy did); it costs only a boot whose media are
+	// missing.
+	vmediaWait = 60 * time.Second
 	vmediaPoll = 100 * time.Millisecond
 	// usbSettle is how long a USB bus may take to show the devices on it
 	// once its host controller's driver is bound.
