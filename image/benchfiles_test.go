@@ -1,14 +1,12 @@
 package image
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/goipa/goipa/image/disk"
+	"github.com/goipa/goipa/qemu"
 	"github.com/goipa/goipa/tstest/benchimg"
 	"github.com/goipa/goipa/tstest/looptest"
 )
@@ -63,7 +61,7 @@ func benchImages(t *testing.T, dir string) []*benchImage {
 		{name: "xz -T2 -6 raw 1 GiB / 512 MiB data", key: "xz", file: xzRaw + ".xz", raw: xzRaw, format: "raw", sparse: true, xz: true},
 	}
 	for _, img := range imgs {
-		img.sum = fileSHA256(t, img.file)
+		img.sum = qemu.FileSHA256(t, img.file)
 		st, err := os.Stat(img.file)
 		if err != nil {
 			t.Fatal(err)
@@ -71,22 +69,6 @@ func benchImages(t *testing.T, dir string) []*benchImage {
 		img.size = st.Size()
 	}
 	return imgs
-}
-
-// fileSHA256 is the hex SHA-256 of the file at path, the checksum Ironic
-// would pass.
-func fileSHA256(t *testing.T, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 func benchLoop(t *testing.T, backing string, size int64) string {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/goipa/goipa/image/download"
+	"github.com/goipa/goipa/qemu"
 	"github.com/goipa/goipa/tstest/benchimg"
 )
 
@@ -41,7 +42,7 @@ func TestBenchFleet(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "random.raw")
 	benchimg.Random(t, file, 1<<30)
-	img := &benchImage{file: file, format: "raw", sum: fileSHA256(t, file), size: 1 << 30}
+	img := &benchImage{file: file, format: "raw", sum: qemu.FileSHA256(t, file), size: 1 << 30}
 	srv := newBenchServer(file)
 	defer srv.Close()
 	nodes := make([]fleetNode, fleetSize)

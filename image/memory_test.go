@@ -17,6 +17,7 @@ import (
 
 	"github.com/goipa/goipa/image/disk"
 	"github.com/goipa/goipa/image/download"
+	"github.com/goipa/goipa/qemu"
 )
 
 // memoryBudget is the goal for a deploy: peak RSS of the agent.
@@ -74,7 +75,7 @@ func TestDeployMemory(t *testing.T) {
 				http.ServeFile(w, r, im.file)
 			}))
 			defer srv.Close()
-			sum := fileSHA256(t, im.file)
+			sum := qemu.FileSHA256(t, im.file)
 			if im.badSum {
 				sum = strings.Repeat("0", 64)
 			}
